@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"effidx/event"
+	"effidx/simulate"
+	"effidx/warehouse"
+)
+
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "ingest" {
+		return usageError{errors.New("bench: want `effidx bench ingest` (compute, lights and dashboard come with their issues)")}
+	}
+	fs := newFlagSet("bench ingest", stderr, "bench ingest [flags]: end-to-end ingest throughput against bare clickhouse-go inserts")
+	events := fs.Int("events", 1_000_000, "events to post")
+	batch := fs.Int("batch", 1000, "events per request")
+	clients := fs.Int("clients", 8, "concurrent HTTP clients")
+	load := configFlags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError{err}
+	}
+	cfg, err := load()
+	if err != nil {
+		return usageError{err}
+	}
+	log := newLogger(stderr, "warn")
+	tmp, err := os.MkdirTemp("", "effidx-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if cfg.ClickHouse.Addr == "" {
+		cfg.DataDir = tmp
+	}
+	cfg.ClickHouse.Database = "effidx_bench"
+	wh, stop, err := clickhouse(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if err := wh.Conn().Exec(ctx, "DROP DATABASE IF EXISTS effidx_bench"); err != nil {
+		return err
+	}
+	if _, err := wh.Migrate(ctx); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, "generating %d events...\n", *events)
+	bodies, rows, err := benchBodies(*events, *batch)
+	if err != nil {
+		return err
+	}
+
+	// The collector runs as a child process so that its RSS is its own,
+	// not the load generator's.
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	child := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "collector"),
+		"--clickhouse-addr", cfg.ClickHouse.Addr, "--clickhouse-database", "effidx_bench", "--log-level", "warn")
+	child.Env = append(os.Environ(), "EFFIDX_INGEST_TOKENS=")
+	child.Stderr = stderr
+	out, err := child.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = child.Process.Signal(os.Interrupt)
+		_ = child.Wait()
+	}()
+	url, err := readListenURL(out)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(stdout, "posting %d events in %d requests with %d clients to %s\n", *events, len(bodies), *clients, url)
+	p := newPoster(url+"/api/v1/events", "", *batch, *clients, 0)
+	start := time.Now()
+	var wg sync.WaitGroup
+	next := make(chan []byte)
+	errc := make(chan error, *clients)
+	for range *clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range next {
+				if err := p.send(ctx, b); err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	for _, b := range bodies {
+		next <- b
+	}
+	close(next)
+	wg.Wait()
+	acked := time.Since(start)
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	var landed time.Duration
+	for {
+		var n uint64
+		if err := wh.Conn().QueryRow(ctx, "SELECT count() FROM effidx_bench.events").Scan(&n); err != nil {
+			return err
+		}
+		if n >= uint64(p.accepted.Load()) {
+			landed = time.Since(start)
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			return fmt.Errorf("only %d of %d events landed after 10 minutes", n, p.accepted.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rss := peakRSSMB(child.Process.Pid)
+
+	// Baseline: the same rows through bare PrepareBatch/Append/Send.
+	if err := wh.Conn().Exec(ctx, "TRUNCATE TABLE effidx_bench.events"); err != nil {
+		return err
+	}
+	baseStart := time.Now()
+	if err := bareInsert(ctx, wh, rows, 100_000); err != nil {
+		return err
+	}
+	base := time.Since(baseStart)
+
+	lat := p.latencies
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p99 := lat[len(lat)*99/100]
+	res := map[string]any{
+		"bench":               "ingest",
+		"events":              *events,
+		"events_per_s":        int(float64(p.accepted.Load()) / acked.Seconds()),
+		"landed_per_s":        int(float64(p.accepted.Load()) / landed.Seconds()),
+		"baseline_rows_per_s": int(float64(len(rows)) / base.Seconds()),
+		"p99_ms":              p99.Milliseconds(),
+		"p50_ms":              lat[len(lat)/2].Milliseconds(),
+		"rss_mb":              rss,
+		"clients":             *clients,
+		"batch":               *batch,
+		"clickhouse":          wh.ServerVersion(),
+	}
+	res["ratio"] = float64(int(float64(res["landed_per_s"].(int))/float64(res["baseline_rows_per_s"].(int))*100)) / 100
+	fmt.Fprintf(stdout, "acknowledged %d events in %.2fs, all landed in ClickHouse after %.2fs; bare clickhouse-go inserted them in %.2fs\n",
+		p.accepted.Load(), acked.Seconds(), landed.Seconds(), base.Seconds())
+	line, _ := json.Marshal(res)
+	fmt.Fprintln(stdout, string(line))
+	return nil
+}
+
+// benchBodies generates n valid events as NDJSON bodies of batch events,
+// and the same rows as stored events for the baseline.
+func benchBodies(n, batch int) ([][]byte, []event.Stored, error) {
+	cfg := simulate.DefaultConfig()
+	cfg.MalformedShare = 0
+	cfg.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	cfg.CasesPerDay = 5000
+	cfg.Days = 400
+	var buf bytes.Buffer
+	w := &limitWriter{max: n, w: &buf}
+	if _, err := simulate.Generate(cfg, w); err != nil && !errors.Is(err, errEnough) {
+		return nil, nil, err
+	}
+	var bodies [][]byte
+	rows := make([]event.Stored, 0, n)
+	now := time.Now()
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var body bytes.Buffer
+	k := 0
+	for sc.Scan() {
+		e, err := event.Parse(sc.Bytes(), time.Time{}, 0)
+		if err != nil {
+			continue
+		}
+		rows = append(rows, event.Stored{Event: e, ReceivedAt: now, Source: "bench"})
+		body.Write(sc.Bytes())
+		body.WriteByte('\n')
+		if k++; k == batch {
+			bodies = append(bodies, bytes.Clone(body.Bytes()))
+			body.Reset()
+			k = 0
+		}
+	}
+	if k > 0 {
+		bodies = append(bodies, bytes.Clone(body.Bytes()))
+	}
+	return bodies, rows, nil
+}
+
+var errEnough = errors.New("enough events")
+
+// limitWriter stops the generator after max lines.
+type limitWriter struct {
+	max, n int
+	w      io.Writer
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if l.n >= l.max {
+		return 0, errEnough
+	}
+	written := 0
+	for len(p) > 0 && l.n < l.max {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			n, err := l.w.Write(p)
+			return written + n, err
+		}
+		n, err := l.w.Write(p[:i+1])
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[i+1:]
+		l.n++
+	}
+	if len(p) > 0 {
+		return written, errEnough
+	}
+	return written, nil
+}
+
+// bareInsert is the baseline: clickhouse-go row Append, nothing else.
+func bareInsert(ctx context.Context, wh *warehouse.Warehouse, rows []event.Stored, size int) error {
+	for len(rows) > 0 {
+		n := min(size, len(rows))
+		b, err := wh.Conn().PrepareBatch(ctx, "INSERT INTO effidx_bench.events ("+warehouse.EventColumnList()+")")
+		if err != nil {
+			return err
+		}
+		for i := range rows[:n] {
+			if err := b.Append(warehouse.EventRow(&rows[i])...); err != nil {
+				return err
+			}
+		}
+		if err := b.Send(); err != nil {
+			return err
+		}
+		rows = rows[n:]
+	}
+	return nil
+}
+
+func readListenURL(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "effidx: listening on "); ok {
+			go func() { _, _ = io.Copy(io.Discard, r) }()
+			return u, nil
+		}
+	}
+	return "", errors.New("the collector exited before it listened")
+}
+
+// peakRSSMB reads VmHWM (peak resident set) of a process.
+func peakRSSMB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return kb / 1024
+		}
+	}
+	return -1
+}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"effidx/collector"
+	"effidx/warehouse"
+)
+
+// Config is the whole process configuration: defaults, then the YAML file,
+// then EFFIDX_* environment variables, then flags. Each setting has one
+// name in three spellings: YAML clickhouse.addr, env EFFIDX_CLICKHOUSE_ADDR,
+// flag --clickhouse-addr.
+type Config struct {
+	Listen     string           `yaml:"listen"`
+	DataDir    string           `yaml:"data_dir"`
+	Timezone   string           `yaml:"timezone"`
+	LogLevel   string           `yaml:"log_level"`
+	ClickHouse warehouse.Config `yaml:"clickhouse"`
+	Collector  collector.Config `yaml:"collector"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Listen:     "127.0.0.1:8080",
+		DataDir:    "./data",
+		Timezone:   "Asia/Shanghai",
+		LogLevel:   "info",
+		ClickHouse: warehouse.DefaultConfig(),
+		Collector:  collector.DefaultConfig(),
+	}
+}
+
+// setting is one configurable value reachable from env and flags.
+type setting struct {
+	name  string // flag name; env is EFFIDX_ + upper(name with - as _)
+	usage string
+	ptr   *string
+}
+
+func (s setting) env() string {
+	return "EFFIDX_" + strings.ToUpper(strings.ReplaceAll(s.name, "-", "_"))
+}
+
+// configFlags binds the common settings to fs. The returned load function
+// applies file, env and flags in order (call it after fs.Parse).
+func configFlags(fs *flag.FlagSet) func() (Config, error) {
+	var v struct{ config, listen, dataDir, chAddr, chDB, chUser, chPassword, cluster, tz, logLevel string }
+	settings := []setting{
+		{"listen", "address to serve HTTP on (default 127.0.0.1:8080)", &v.listen},
+		{"data-dir", "directory for the spool and the embedded ClickHouse (default ./data)", &v.dataDir},
+		{"clickhouse-addr", "host:port of ClickHouse's native protocol; empty = start an embedded clickhouse-server", &v.chAddr},
+		{"clickhouse-database", "ClickHouse database (default effidx)", &v.chDB},
+		{"clickhouse-user", "ClickHouse user (default default)", &v.chUser},
+		{"clickhouse-password", "ClickHouse password", &v.chPassword},
+		{"clickhouse-cluster", "ClickHouse cluster name: ON CLUSTER DDL and Distributed tables", &v.cluster},
+		{"timezone", "time zone of the working-day rules and the schema (default Asia/Shanghai)", &v.tz},
+		{"log-level", "debug, info, warn or error (default info)", &v.logLevel},
+	}
+	fs.StringVar(&v.config, "config", "", "YAML configuration file (env EFFIDX_CONFIG)")
+	for _, s := range settings {
+		fs.StringVar(s.ptr, s.name, "", s.usage+" (env "+s.env()+")")
+	}
+	return func() (Config, error) {
+		cfg := defaultConfig()
+		path := v.config
+		if path == "" {
+			path = os.Getenv("EFFIDX_CONFIG")
+		}
+		if path != "" {
+			if err := loadYAML(path, &cfg); err != nil {
+				return cfg, err
+			}
+		}
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		targets := map[string]*string{
+			"listen": &cfg.Listen, "data-dir": &cfg.DataDir, "clickhouse-addr": &cfg.ClickHouse.Addr,
+			"clickhouse-database": &cfg.ClickHouse.Database, "clickhouse-user": &cfg.ClickHouse.User,
+			"clickhouse-password": &cfg.ClickHouse.Password, "clickhouse-cluster": &cfg.ClickHouse.Cluster,
+			"timezone": &cfg.Timezone, "log-level": &cfg.LogLevel,
+		}
+		for _, s := range settings {
+			if e, ok := os.LookupEnv(s.env()); ok {
+				*targets[s.name] = e
+			}
+			if set[s.name] {
+				*targets[s.name] = *s.ptr
+			}
+		}
+		if e := os.Getenv("EFFIDX_INGEST_TOKENS"); e != "" {
+			toks, err := collector.ParseTokens(e)
+			if err != nil {
+				return cfg, fmt.Errorf("EFFIDX_INGEST_TOKENS: %w", err)
+			}
+			cfg.Collector.Tokens = toks
+		}
+		cfg.ClickHouse.Timezone = cfg.Timezone
+		if cfg.Collector.Spool.Dir == "" {
+			cfg.Collector.Spool.Dir = filepath.Join(cfg.DataDir, "spool")
+		}
+		return cfg, cfg.Validate()
+	}
+}
+
+// loadYAML decodes path strictly: an unknown or misspelt key is an error
+// with its line number, not a silently ignored setting.
+func loadYAML(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config %s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	// io.EOF: an empty file sets nothing.
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks every component and reports all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen is empty (want host:port, e.g. 127.0.0.1:8080)"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data_dir is empty"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	if err := c.ClickHouse.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Collector.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

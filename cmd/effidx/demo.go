@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+)
+
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", stderr, "demo [flags]: embedded ClickHouse, a simulated city through the real collector, then serve")
+	var sf simFlags
+	sf.bind(fs, 90, 2000)
+	exit := fs.Bool("exit", false, "stop after loading instead of serving (for scripts and tests)")
+	load := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	cfg, err := load()
+	if err != nil {
+		return usageError{err}
+	}
+	// The demo posts to itself over loopback: dev mode, no tokens.
+	cfg.Collector.Tokens = nil
+	simCfg, err := sf.config(cfg.Timezone)
+	if err != nil {
+		return usageError{err}
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	wh, stop, err := clickhouse(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if _, err := wh.Migrate(ctx); err != nil {
+		return err
+	}
+	s, err := newServer(cfg, wh, log)
+	if err != nil {
+		return err
+	}
+	sctx, stopServer := context.WithCancel(ctx)
+	defer stopServer()
+	served := make(chan error, 1)
+	go func() { served <- s.run(sctx) }()
+
+	fmt.Fprintf(stdout, "effidx demo: simulating %d days of the city (seed %d) into %s\n", simCfg.Days, simCfg.Seed, s.URL())
+	start := time.Now()
+	p := newPoster(s.URL()+"/api/v1/events", "", 1000, 4, 0)
+	st, err := postSimulation(ctx, simCfg, p)
+	if err != nil {
+		stopServer()
+		<-served
+		return fmt.Errorf("demo ingest: %w", err)
+	}
+	for s.spool.Used() > 0 && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	took := time.Since(start)
+	var stored uint64
+	q := fmt.Sprintf("SELECT count() FROM %s.events FINAL", wh.Database())
+	if err := wh.Conn().QueryRow(ctx, q).Scan(&stored); err != nil {
+		log.Warn("count events", "err", err)
+	}
+	fmt.Fprintf(stdout, "effidx demo: %d events sent (%d malformed) in %.1fs (%.0f events/s): accepted %d, rejected %d, in ClickHouse %d\n",
+		st.Events, st.Malformed, took.Seconds(), float64(st.Events)/took.Seconds(), p.accepted.Load(), p.rejected.Load(), stored)
+	if *exit {
+		stopServer()
+		return <-served
+	}
+	fmt.Fprintf(stdout, "effidx demo: serving on %s (API %s/api/v1/events, metrics %s/metrics); Ctrl-C stops\n", s.URL(), s.URL(), s.URL())
+	return <-served
+}

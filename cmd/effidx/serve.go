@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"effidx/collector"
+	"effidx/collector/spool"
+	"effidx/warehouse"
+)
+
+// clickhouse connects to the configured ClickHouse, or starts the embedded
+// one under data-dir when no address is set. stop releases both.
+func clickhouse(ctx context.Context, cfg *Config, log *slog.Logger) (wh *warehouse.Warehouse, stop func(), err error) {
+	var srv *warehouse.Server
+	stop = func() {}
+	if cfg.ClickHouse.Addr == "" {
+		srv, err = warehouse.StartServer(ctx, warehouse.ServerConfig{
+			Dir: filepath.Join(cfg.DataDir, "clickhouse"), Timezone: cfg.Timezone, Logger: log,
+		})
+		if err != nil {
+			return nil, stop, fmt.Errorf("start embedded ClickHouse (or set --clickhouse-addr): %w", err)
+		}
+		cfg.ClickHouse.Addr = srv.Addr()
+		stop = func() {
+			if err := srv.Stop(); err != nil {
+				log.Warn("stop embedded ClickHouse", "err", err)
+			}
+		}
+	}
+	wh, err = warehouse.Open(ctx, cfg.ClickHouse, log)
+	if err != nil {
+		stop()
+		return nil, func() {}, err
+	}
+	closeAll := stop
+	stop = func() {
+		wh.Close()
+		closeAll()
+	}
+	return wh, stop, nil
+}
+
+// server is a running effidx process: collector, writer and HTTP.
+type server struct {
+	cfg    Config
+	log    *slog.Logger
+	reg    *prometheus.Registry
+	wh     *warehouse.Warehouse
+	spool  *spool.Spool
+	col    *collector.Collector
+	writer *collector.Writer
+	http   *http.Server
+	ln     net.Listener
+}
+
+func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, error) {
+	s := &server{cfg: cfg, log: log, wh: wh, reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sp, err := spool.Open(cfg.Collector.Spool, log)
+	if err != nil {
+		return nil, fmt.Errorf("open spool: %w", err)
+	}
+	s.spool = sp
+	m := collector.NewMetrics(s.reg)
+	collector.RegisterSpoolGauges(s.reg, func() float64 { return float64(sp.Used()) }, func() float64 {
+		if t := sp.Oldest(); !t.IsZero() {
+			return time.Since(t).Seconds()
+		}
+		return 0
+	})
+	s.col = collector.New(cfg.Collector, sp, m, log)
+	s.writer = collector.NewWriter(cfg.Collector, sp, wh, m, log)
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/v1/events", m.Instrument("/api/v1/events", s.col))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
+	mux.Handle("GET /healthz", m.Instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})))
+	mux.Handle("GET /readyz", m.Instrument("/readyz", http.HandlerFunc(s.ready)))
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	s.ln = ln
+	return s, nil
+}
+
+// ready answers 200 when ClickHouse answers and the schema is current.
+func (s *server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.wh.Ping(ctx); err != nil {
+		http.Error(w, "ClickHouse does not answer: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if n, err := s.wh.Pending(ctx); err != nil || n > 0 {
+		http.Error(w, fmt.Sprintf("%d migrations pending (run `effidx migrate`)", n), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// URL is the base URL the server listens on.
+func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// run serves until ctx is done, then shuts down in order: stop taking
+// requests and finish in-flight ones, drain the spool into ClickHouse,
+// close the spool.
+func (s *server) run(ctx context.Context) error {
+	wctx, stopWriter := context.WithCancel(context.Background())
+	writerDone := make(chan error, 1)
+	go func() { writerDone <- s.writer.Run(wctx, 15*time.Second) }()
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- s.http.Serve(s.ln) }()
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-writerDone:
+		runErr = fmt.Errorf("spool writer stopped: %w", err)
+		writerDone <- nil
+	}
+	s.log.Info("shutting down: finishing in-flight requests and draining the spool")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	stopWriter()
+	if err := <-writerDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := s.spool.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", stderr, "serve [flags]: run the collector, jobs and /metrics in one process")
+	migrate := fs.Bool("migrate", true, "apply pending migrations at start")
+	load := configFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	cfg, err := load()
+	if err != nil {
+		return usageError{err}
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	wh, stop, err := clickhouse(ctx, &cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if *migrate {
+		if _, err := wh.Migrate(ctx); err != nil {
+			return err
+		}
+	}
+	s, err := newServer(cfg, wh, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "effidx: listening on %s\n", s.URL())
+	log.Info("serving", "url", s.URL(), "clickhouse", cfg.ClickHouse.Addr, "clickhouse_version", wh.ServerVersion(), "spool", cfg.Collector.Spool.Dir)
+	return s.run(ctx)
+}

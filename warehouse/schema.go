@@ -1,0 +1,203 @@
+package warehouse
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// A Migration is one versioned schema step. Its statements are idempotent
+// (IF NOT EXISTS), which is what makes running migrations twice, or from
+// several replicas at once, safe without a lock.
+type Migration struct {
+	Version int
+	Name    string
+	Tables  []Table
+}
+
+// Table is a table in a form that renders both for one server and for a
+// cluster (Replicated* local table + Distributed table over it).
+type Table struct {
+	Name        string
+	Columns     []Column
+	Engine      string // MergeTree family, without "Replicated", e.g. "ReplacingMergeTree(ver)"
+	PartitionBy string
+	OrderBy     string
+	ShardBy     string // sharding key of the Distributed table
+	Comment     string // why the table exists (rendered as an SQL comment)
+}
+
+// Column is one column; Type may contain {tz}, replaced by the time zone.
+type Column struct{ Name, Type string }
+
+// Render says how to render migrations.
+type Render struct {
+	Database string
+	Timezone string
+	Cluster  string // "" = single node
+}
+
+// Statements renders m as the SQL statements to run, in order.
+func (m Migration) Statements(r Render) []string {
+	var out []string
+	for _, t := range m.Tables {
+		out = append(out, t.statements(r)...)
+	}
+	return out
+}
+
+// Checksum identifies the rendered text of m; it is recorded with the
+// version so that a migration edited after being applied is noticed.
+func (m Migration) Checksum(r Render) string {
+	h := sha256.New()
+	for _, s := range m.Statements(r) {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+func (t Table) columns(r Render) string {
+	var b strings.Builder
+	for i, c := range t.Columns {
+		if i > 0 {
+			b.WriteString(",\n")
+		}
+		fmt.Fprintf(&b, "    %s %s", c.Name, strings.ReplaceAll(c.Type, "{tz}", r.Timezone))
+	}
+	return b.String()
+}
+
+func (t Table) statements(r Render) []string {
+	head := ""
+	if t.Comment != "" {
+		head = "-- " + t.Comment + "\n"
+	}
+	tail := ""
+	if t.PartitionBy != "" {
+		tail += "\nPARTITION BY " + t.PartitionBy
+	}
+	tail += "\nORDER BY " + t.OrderBy
+	if r.Cluster == "" {
+		return []string{fmt.Sprintf("%sCREATE TABLE IF NOT EXISTS %s.%s\n(\n%s\n)\nENGINE = %s%s",
+			head, r.Database, t.Name, t.columns(r), t.Engine, tail)}
+	}
+	local := t.Name + "_local"
+	return []string{
+		fmt.Sprintf("%sCREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s\n(\n%s\n)\nENGINE = %s%s",
+			head, r.Database, local, r.Cluster, t.columns(r), replicated(t.Engine, r.Database, local), tail),
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s AS %s.%s\nENGINE = Distributed(%s, %s, %s, %s)",
+			r.Database, t.Name, r.Cluster, r.Database, local, r.Cluster, r.Database, local, t.ShardBy),
+	}
+}
+
+// replicated turns "ReplacingMergeTree(ver)" into
+// "ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/db/t', '{replica}', ver)".
+func replicated(engine, db, table string) string {
+	name, args, _ := strings.Cut(engine, "(")
+	args = strings.TrimSuffix(args, ")")
+	zk := fmt.Sprintf("'/clickhouse/tables/{shard}/%s/%s', '{replica}'", db, table)
+	if args != "" {
+		zk += ", " + args
+	}
+	return "Replicated" + name + "(" + zk + ")"
+}
+
+// createDatabase renders the statement that creates the database.
+func createDatabase(r Render) string {
+	if r.Cluster == "" {
+		return "CREATE DATABASE IF NOT EXISTS " + r.Database
+	}
+	return fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s ON CLUSTER %s", r.Database, r.Cluster)
+}
+
+// migrationsTable renders the table that records applied migrations. It is
+// local to each server (not replicated): every server records what it saw.
+func migrationsTable(r Render) string {
+	on := ""
+	if r.Cluster != "" {
+		on = " ON CLUSTER " + r.Cluster
+	}
+	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations%s
+(
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime('%s')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version`, r.Database, on, r.Timezone)
+}
+
+// Event enums, shared by the schema and the inserts: the Enum8 values are
+// the Go enum values, so rows are appended as plain int8.
+const (
+	kindEnum     = "Enum8('service' = 1, 'internal' = 2, 'scenario' = 3, 'ticket' = 4, 'task' = 5)"
+	typeEnum     = "Enum8('submitted' = 1, 'accepted' = 2, 'rejected' = 3, 'step_started' = 4, 'step_finished' = 5, 'suspended' = 6, 'resumed' = 7, 'visit' = 8, 'completed' = 9, 'rated' = 10, 'rectified' = 11, 'reminded' = 12, 'responded' = 13, 'signed' = 14, 'feedback' = 15, 'milestone_due' = 16, 'milestone_met' = 17, 'withdrawn' = 18)"
+	channelEnum  = "Enum8('' = 0, 'window' = 1, 'online' = 2, 'mobile' = 3, 'self_service' = 4)"
+	stepTypeEnum = "Enum8('' = 0, 'handle' = 1, 'consult' = 2, 'countersign' = 3, 'approve' = 4)"
+)
+
+// eventColumns lists the events table; the insert uses the same list.
+var eventColumns = []Column{
+	{"event_id", "String"},
+	{"kind", kindEnum},
+	{"case_id", "String"},
+	{"type", typeEnum},
+	{"at", "DateTime('{tz}')"},
+	{"department", "String"},
+	{"region", "String"},
+	{"matter", "String"},
+	{"matter_name", "String"},
+	{"channel", channelEnum},
+	{"legal_days", "Int32"}, // -1 = absent
+	{"promised_days", "Int32"},
+	{"materials_total", "Int32"},
+	{"materials_shared", "Int32"},
+	{"step", "String"},
+	{"step_type", stepTypeEnum},
+	{"limit_days", "Int32"},
+	{"joint_id", "String"},
+	{"rating", "Int8"},   // 0 = absent
+	{"resolved", "Int8"}, // -1 absent, 0 false, 1 true
+	{"due", "Date"},      // 1970-01-01 = absent
+	{"responsible", "String"},
+	{"source", "String"},
+	{"received_at", "DateTime('{tz}')"},
+	{"ver", "UInt64"}, // larger for earlier receipt: the first copy of a resent event wins
+}
+
+var rejectedColumns = []Column{
+	{"received_at", "DateTime('{tz}')"},
+	{"source", "String"},
+	{"request_id", "String"},
+	{"idx", "UInt32"},
+	{"department", "String"},
+	{"error", "String"},
+	{"raw", "String"},
+}
+
+// Migrations is the schema history. Append; never edit an applied entry.
+var Migrations = []Migration{
+	{Version: 1, Name: "events and rejected_events", Tables: []Table{
+		{
+			Name:        "events",
+			Comment:     "case lifecycle events; a resent event_id collapses (ReplacingMergeTree), read with FINAL or argMax",
+			Columns:     eventColumns,
+			Engine:      "ReplacingMergeTree(ver)",
+			PartitionBy: "toYYYYMM(at)",
+			OrderBy:     "(department, case_id, event_id)",
+			ShardBy:     "cityHash64(case_id)",
+		},
+		{
+			Name:        "rejected_events",
+			Comment:     "events that failed validation, kept for inspection; a replayed spool record collapses",
+			Columns:     rejectedColumns,
+			Engine:      "ReplacingMergeTree",
+			PartitionBy: "toYYYYMM(received_at)",
+			OrderBy:     "(source, request_id, idx)",
+			ShardBy:     "cityHash64(request_id)",
+		},
+	}},
+}

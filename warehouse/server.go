@@ -1,0 +1,628 @@
+package warehouse
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// ErrBinaryNotFound is wrapped by ServerConfig.Validate (and so StartServer)
+// when no clickhouse-server executable can be found.
+var ErrBinaryNotFound = errors.New("clickhouse-server not found")
+
+const (
+	defaultServerTimezone = "Asia/Shanghai"
+	defaultStartTimeout   = 60 * time.Second
+	defaultStopGrace      = 10 * time.Second
+	fallbackServerBinary  = "/usr/sbin/clickhouse-server"
+
+	// A port picked by listening on :0 can be taken by someone else before
+	// clickhouse-server binds it; such a start is retried with new ports.
+	serverStartAttempts = 3
+	readyPollInterval   = 50 * time.Millisecond
+	serverLogTailLines  = 20
+)
+
+// errPortInUse marks a start that failed because a picked port was taken.
+var errPortInUse = errors.New("port already in use")
+
+// ServerConfig says how to run an embedded clickhouse-server.
+type ServerConfig struct {
+	Dir          string        // data directory (created); config, data, logs, pid file all live under it
+	Binary       string        // "" = find clickhouse-server on PATH, then /usr/sbin/clickhouse-server
+	Timezone     string        // default "Asia/Shanghai"
+	StartTimeout time.Duration // default 60s
+	StopGrace    time.Duration // default 10s: SIGTERM, then SIGKILL after this
+	Logger       *slog.Logger  // nil = slog.Default()
+}
+
+// Validate fills defaults, makes Dir and Binary absolute, and checks that Dir
+// is set and the binary exists.
+func (c *ServerConfig) Validate() error {
+	if c.Dir == "" {
+		return errors.New("warehouse: ServerConfig.Dir must be set")
+	}
+	// Absolute, because the paths end up in the server's config and its
+	// cmdline, which is how a stale server is recognised.
+	dir, err := filepath.Abs(c.Dir)
+	if err != nil {
+		return fmt.Errorf("warehouse: server dir %q: %w", c.Dir, err)
+	}
+	c.Dir = dir
+	bin, err := findServerBinary(c.Binary)
+	if err != nil {
+		return err
+	}
+	c.Binary = bin
+	if c.Timezone == "" {
+		c.Timezone = defaultServerTimezone
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = defaultStartTimeout
+	}
+	if c.StopGrace <= 0 {
+		c.StopGrace = defaultStopGrace
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+func findServerBinary(name string) (string, error) {
+	const hint = "install it with `apt-get install clickhouse-server`"
+	if name != "" {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", fmt.Errorf("warehouse: %w: %v; %s", ErrBinaryNotFound, err, hint)
+		}
+		return filepath.Abs(p)
+	}
+	if p, err := exec.LookPath("clickhouse-server"); err == nil {
+		return filepath.Abs(p)
+	}
+	if p, err := exec.LookPath(fallbackServerBinary); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("warehouse: %w on PATH or at %s; %s", ErrBinaryNotFound, fallbackServerBinary, hint)
+}
+
+// serverFiles is where everything lives under ServerConfig.Dir.
+type serverFiles struct {
+	config, users, pid string
+	data               string // ClickHouse <path>; holds its own "status" lock file
+	log, errLog        string // ClickHouse's logger
+	stdout, stderr     string // the child's own output (startup errors land here)
+	dirs               []string
+}
+
+func newServerFiles(dir string) serverFiles {
+	logDir := filepath.Join(dir, "log")
+	data := filepath.Join(dir, "data")
+	return serverFiles{
+		config: filepath.Join(dir, "config.xml"),
+		users:  filepath.Join(dir, "users.xml"),
+		pid:    filepath.Join(dir, "clickhouse-server.pid"),
+		data:   data,
+		log:    filepath.Join(logDir, "clickhouse-server.log"),
+		errLog: filepath.Join(logDir, "clickhouse-server.err.log"),
+		stdout: filepath.Join(logDir, "stdout.log"),
+		stderr: filepath.Join(logDir, "stderr.log"),
+		dirs:   []string{dir, logDir, data},
+	}
+}
+
+// Server is a running clickhouse-server child process.
+type Server struct {
+	cfg      ServerConfig
+	files    serverFiles
+	addr     string
+	httpAddr string
+	version  string
+	proc     *os.Process
+
+	done     chan struct{} // closed when the child has exited and been reaped
+	waitErr  error         // the child's exit status; read only after done
+	stopping atomic.Bool
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// StartServer writes a config under cfg.Dir, kills a stale server left there
+// by a crashed predecessor, starts clickhouse-server on free loopback ports
+// and waits until it answers SELECT 1. ctx bounds the start only, not the
+// server's lifetime: call Stop.
+func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	files := newServerFiles(cfg.Dir)
+	for _, d := range files.dirs {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("warehouse: %w", err)
+		}
+	}
+	if err := os.WriteFile(files.users, []byte(serverUsersXML), 0o644); err != nil {
+		return nil, fmt.Errorf("warehouse: %w", err)
+	}
+	if err := killStaleServer(ctx, cfg, files); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	var err error
+	for attempt := 1; attempt <= serverStartAttempts; attempt++ {
+		var s *Server
+		s, err = startServerOnce(ctx, cfg, files)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, errPortInUse) {
+			break
+		}
+		cfg.Logger.Warn("clickhouse-server port clash, retrying with new ports", "attempt", attempt, "err", err)
+	}
+	return nil, err
+}
+
+func startServerOnce(ctx context.Context, cfg ServerConfig, files serverFiles) (*Server, error) {
+	ports, err := freeLoopbackPorts(2)
+	if err != nil {
+		return nil, fmt.Errorf("warehouse: picking ports: %w", err)
+	}
+	tcpPort, httpPort := ports[0], ports[1]
+	if err := os.WriteFile(files.config, []byte(serverConfigXML(files, cfg.Timezone, tcpPort, httpPort)), 0o644); err != nil {
+		return nil, fmt.Errorf("warehouse: %w", err)
+	}
+	// Remember where this start's output begins, so a failure report shows
+	// this attempt's lines and not an older run's.
+	errLogFrom, stderrFrom := fileSize(files.errLog), fileSize(files.stderr)
+
+	s := &Server{
+		cfg:      cfg,
+		files:    files,
+		addr:     net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort)),
+		httpAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort)),
+		done:     make(chan struct{}),
+	}
+	begin := time.Now()
+	if err := s.startChild(); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(files.pid, []byte(strconv.Itoa(s.proc.Pid)+"\n"), 0o644); err != nil {
+		s.kill()
+		return nil, fmt.Errorf("warehouse: %w", err)
+	}
+
+	version, err := waitServerReady(ctx, s.addr, s.done)
+	if err != nil {
+		exited := false
+		select {
+		case <-s.done:
+			exited = true
+		default:
+			s.kill()
+		}
+		s.removePIDFile()
+		out := s.outputTail(errLogFrom, stderrFrom)
+		if exited {
+			err = fmt.Errorf("warehouse: clickhouse-server exited before it was ready (%v)%s", s.waitErr, out)
+			if strings.Contains(out, "Address already in use") {
+				err = fmt.Errorf("%w: %w", errPortInUse, err)
+			}
+			return nil, err
+		}
+		return nil, fmt.Errorf("warehouse: clickhouse-server not ready at %s: %w%s", s.addr, err, out)
+	}
+	s.version = version
+	go s.watch()
+	cfg.Logger.Info("clickhouse-server started",
+		"version", s.version, "addr", s.addr, "http_addr", s.httpAddr,
+		"dir", cfg.Dir, "pid", s.proc.Pid, "ready_in", time.Since(begin).Round(time.Millisecond))
+	return s, nil
+}
+
+// startChild starts the process and a goroutine that reaps it.
+func (s *Server) startChild() error {
+	stdout, err := os.OpenFile(s.files.stdout, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("warehouse: %w", err)
+	}
+	defer stdout.Close()
+	stderr, err := os.OpenFile(s.files.stderr, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("warehouse: %w", err)
+	}
+	defer stderr.Close()
+
+	cmd := exec.Command(s.cfg.Binary, "--config-file="+s.files.config)
+	cmd.Dir = s.cfg.Dir
+	cmd.Stdout, cmd.Stderr = stdout, stderr // *os.File: handed to the child as is, no copying goroutines
+	cmd.SysProcAttr = childSysProcAttr()
+
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the OS thread that forked the child exits,
+		// not when our process does, and Go retires idle threads at will.
+		// So fork from a locked thread and keep it locked (this goroutine
+		// parked in Wait) for the child's whole life. When this goroutine
+		// returns still locked, the runtime ends the thread; the child is
+		// gone by then.
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		s.waitErr = cmd.Wait()
+		close(s.done)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("warehouse: starting %s: %w", s.cfg.Binary, err)
+	}
+	s.proc = cmd.Process
+	return nil
+}
+
+// watch reports a child that dies while nobody asked it to stop.
+func (s *Server) watch() {
+	<-s.done
+	if !s.stopping.Load() {
+		s.cfg.Logger.Error("clickhouse-server exited unexpectedly",
+			"pid", s.proc.Pid, "err", s.waitErr, "dir", s.cfg.Dir, "error_log", s.files.errLog)
+	}
+}
+
+// waitServerReady polls SELECT 1 over the native protocol until it answers,
+// the child exits (done) or ctx ends; then it asks for the version.
+func waitServerReady(ctx context.Context, addr string, done <-chan struct{}) (string, error) {
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:         []string{addr},
+		Auth:         clickhouse.Auth{Database: "default", Username: "default"},
+		DialTimeout:  time.Second,
+		MaxOpenConns: 1,
+	})
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	tick := time.NewTicker(readyPollInterval)
+	defer tick.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var one uint8
+		err = conn.QueryRow(qctx, "SELECT 1").Scan(&one)
+		if err == nil {
+			var version string
+			err = conn.QueryRow(qctx, "SELECT version()").Scan(&version)
+			cancel()
+			return version, err
+		}
+		cancel()
+		select {
+		case <-done:
+			return "", errors.New("exited")
+		case <-ctx.Done():
+			return "", fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-tick.C:
+		}
+	}
+}
+
+// Addr is the native protocol address, "127.0.0.1:PORT".
+func (s *Server) Addr() string { return s.addr }
+
+// HTTPAddr is the HTTP interface address, "127.0.0.1:PORT".
+func (s *Server) HTTPAddr() string { return s.httpAddr }
+
+// Version is what the server answered to SELECT version(), e.g. "18.16.1".
+func (s *Server) Version() string { return s.version }
+
+// PID is the process id of the clickhouse-server child.
+func (s *Server) PID() int { return s.proc.Pid }
+
+// Done is closed when the child has exited, for any reason.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Stop sends SIGTERM, waits up to StopGrace, then SIGKILLs, and returns once
+// the child has exited. It is idempotent: later calls return the first
+// call's result. It returns an error only if the server had already died
+// before Stop was called.
+func (s *Server) Stop() error {
+	s.stopOnce.Do(func() { s.stopErr = s.stop() })
+	return s.stopErr
+}
+
+func (s *Server) stop() error {
+	s.stopping.Store(true)
+	defer s.removePIDFile()
+	select {
+	case <-s.done:
+		return fmt.Errorf("warehouse: clickhouse-server (pid %d) had already exited: %v", s.proc.Pid, s.waitErr)
+	default:
+	}
+	begin := time.Now()
+	if err := signalChild(s.proc, false); err != nil {
+		s.cfg.Logger.Warn("clickhouse-server: SIGTERM failed, killing", "pid", s.proc.Pid, "err", err)
+		s.kill()
+	}
+	killed := false
+	timer := time.NewTimer(s.cfg.StopGrace)
+	defer timer.Stop()
+	select {
+	case <-s.done:
+	case <-timer.C:
+		killed = true
+		s.cfg.Logger.Warn("clickhouse-server did not stop in time, killing", "pid", s.proc.Pid, "grace", s.cfg.StopGrace)
+		s.kill()
+	}
+	s.cfg.Logger.Info("clickhouse-server stopped",
+		"pid", s.proc.Pid, "dir", s.cfg.Dir, "took", time.Since(begin).Round(time.Millisecond), "killed", killed)
+	return nil
+}
+
+// kill SIGKILLs the child and waits until it is reaped.
+func (s *Server) kill() {
+	if err := signalChild(s.proc, true); err != nil {
+		_ = s.proc.Kill()
+	}
+	<-s.done
+}
+
+// removePIDFile removes the pid file if it still names our child: a newer
+// server on the same Dir may have replaced it.
+func (s *Server) removePIDFile() {
+	if pid, ok := readPIDFile(s.files.pid); ok && pid == s.proc.Pid {
+		_ = os.Remove(s.files.pid)
+	}
+}
+
+// outputTail formats the last lines this start wrote to ClickHouse's error
+// log and to the child's stderr (errors before the logger is set up, such as
+// a bad timezone, only appear on stderr).
+func (s *Server) outputTail(errLogFrom, stderrFrom int64) string {
+	var b strings.Builder
+	for _, f := range []struct {
+		path string
+		from int64
+	}{{s.files.errLog, errLogFrom}, {s.files.stderr, stderrFrom}} {
+		if lines := tailLines(f.path, f.from, serverLogTailLines); lines != "" {
+			fmt.Fprintf(&b, "\n--- last lines of %s ---\n%s", f.path, lines)
+		}
+	}
+	return b.String()
+}
+
+// killStaleServer kills a clickhouse-server still running on this Dir, left
+// over by a predecessor that died without stopping it (where Pdeathsig is
+// unavailable or the server was started some other way). Candidates are the
+// pid file and the PID ClickHouse records in its "status" file; a pid only
+// counts if its cmdline names our config, so a recycled pid is left alone.
+// ClickHouse's status file itself needs no cleanup: it is an flock that dies
+// with the process, and a leftover file only makes the next start log an
+// "unclean restart" warning.
+func killStaleServer(ctx context.Context, cfg ServerConfig, files serverFiles) error {
+	var pids []int
+	if pid, ok := readPIDFile(files.pid); ok {
+		pids = append(pids, pid)
+	}
+	if pid, ok := statusFilePID(filepath.Join(files.data, "status")); ok && (len(pids) == 0 || pids[0] != pid) {
+		pids = append(pids, pid)
+	}
+	for _, pid := range pids {
+		if !isOurServer(pid, files.config) {
+			continue
+		}
+		cfg.Logger.Warn("killing stale clickhouse-server", "pid", pid, "dir", cfg.Dir)
+		if err := signalPID(pid, false); err != nil {
+			return fmt.Errorf("warehouse: stopping stale clickhouse-server pid %d: %w", pid, err)
+		}
+		if waitPIDGone(ctx, pid, files.config, cfg.StopGrace) {
+			continue
+		}
+		if err := signalPID(pid, true); err != nil {
+			return fmt.Errorf("warehouse: killing stale clickhouse-server pid %d: %w", pid, err)
+		}
+		if !waitPIDGone(ctx, pid, files.config, 10*time.Second) {
+			return fmt.Errorf("warehouse: stale clickhouse-server pid %d on %s survived SIGKILL", pid, cfg.Dir)
+		}
+	}
+	_ = os.Remove(files.pid)
+	return nil
+}
+
+func isOurServer(pid int, config string) bool {
+	cmdline, ok := processCmdline(pid)
+	// Match the whole flag, so /a/config.xml does not claim /a/config.xml.old.
+	return ok && strings.Contains(cmdline, "clickhouse") && strings.Contains(cmdline+" ", " --config-file="+config+" ")
+}
+
+func waitPIDGone(ctx context.Context, pid int, config string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for isOurServer(pid, config) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(readyPollInterval)
+	}
+	return true
+}
+
+func readPIDFile(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid, err == nil && pid > 0
+}
+
+// statusFilePID reads the "PID: N" line of ClickHouse's status file.
+func statusFilePID(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "PID:"); ok {
+			pid, err := strconv.Atoi(strings.TrimSpace(v))
+			return pid, err == nil && pid > 0
+		}
+	}
+	return 0, false
+}
+
+// freeLoopbackPorts asks the kernel for n distinct free ports, holding all
+// listeners open at once so the same port is not handed out twice.
+func freeLoopbackPorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// tailLines returns the last n lines written to path after offset from
+// (from the start if the file has since been rotated or truncated).
+func tailLines(path string, from int64, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	size := fileSize(path)
+	if from > size {
+		from = 0
+	}
+	const maxRead = 64 << 10
+	if size-from > maxRead {
+		from = size - maxRead
+	}
+	b, err := io.ReadAll(io.NewSectionReader(f, from, size-from))
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
+}
+
+func xmlText(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s))
+	return b.String()
+}
+
+// serverConfigXML is the whole server config: ClickHouse 18.16 needs no more
+// than this (no interserver_http_port, no include files). Unknown elements
+// are ignored by 18.16, so only settings it knows are listed; it has no
+// max_server_memory_usage, memory is capped per profile in users.xml.
+// keep_alive_timeout bounds how long an idle HTTP keep-alive connection can
+// hold up shutdown (18.16's default is 10s).
+func serverConfigXML(f serverFiles, timezone string, tcpPort, httpPort int) string {
+	data := f.data + string(filepath.Separator)
+	return fmt.Sprintf(`<?xml version="1.0"?>
+<!-- Written by effidx (warehouse.StartServer) on every start; edits are lost. -->
+<yandex>
+    <logger>
+        <level>warning</level>
+        <log>%s</log>
+        <errorlog>%s</errorlog>
+        <size>100M</size>
+        <count>3</count>
+    </logger>
+    <listen_host>127.0.0.1</listen_host>
+    <tcp_port>%d</tcp_port>
+    <http_port>%d</http_port>
+    <path>%s</path>
+    <tmp_path>%s</tmp_path>
+    <user_files_path>%s</user_files_path>
+    <format_schema_path>%s</format_schema_path>
+    <users_config>%s</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <timezone>%s</timezone>
+    <mark_cache_size>268435456</mark_cache_size>
+    <uncompressed_cache_size>268435456</uncompressed_cache_size>
+    <max_concurrent_queries>64</max_concurrent_queries>
+    <keep_alive_timeout>3</keep_alive_timeout>
+</yandex>
+`,
+		xmlText(f.log), xmlText(f.errLog), tcpPort, httpPort,
+		xmlText(data), xmlText(data+"tmp/"), xmlText(data+"user_files/"), xmlText(data+"format_schemas/"),
+		xmlText(f.users), xmlText(timezone))
+}
+
+// serverUsersXML: user default, no password, loopback only. poll_interval
+// (default 10s) is how often an idle native connection checks for shutdown:
+// left at 10s, one idle client makes every SIGTERM take 10s.
+const serverUsersXML = `<?xml version="1.0"?>
+<!-- Written by effidx (warehouse.StartServer) on every start; edits are lost. -->
+<yandex>
+    <profiles>
+        <default>
+            <max_memory_usage>2000000000</max_memory_usage>
+            <max_memory_usage_for_all_queries>4000000000</max_memory_usage_for_all_queries>
+            <use_uncompressed_cache>0</use_uncompressed_cache>
+            <load_balancing>random</load_balancing>
+            <log_queries>0</log_queries>
+            <poll_interval>1</poll_interval>
+        </default>
+    </profiles>
+    <users>
+        <default>
+            <password></password>
+            <networks>
+                <ip>::1</ip>
+                <ip>127.0.0.1</ip>
+            </networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </default>
+    </users>
+    <quotas>
+        <default>
+            <interval>
+                <duration>3600</duration>
+                <queries>0</queries>
+                <errors>0</errors>
+                <result_rows>0</result_rows>
+                <read_rows>0</read_rows>
+                <execution_time>0</execution_time>
+            </interval>
+        </default>
+    </quotas>
+</yandex>
+`

@@ -1,0 +1,360 @@
+package warehouse_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"effidx/warehouse"
+)
+
+// helperDirEnv makes the test binary act as a parent process that starts a
+// server on the named Dir, prints the child's pid and waits to be killed.
+const helperDirEnv = "EFFIDX_WAREHOUSE_HELPER_DIR"
+
+func TestHelperProcess(t *testing.T) {
+	dir := os.Getenv(helperDirEnv)
+	if dir == "" {
+		return
+	}
+	s, err := warehouse.StartServer(context.Background(), warehouse.ServerConfig{Dir: dir, Logger: discardLogger()})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(2)
+	}
+	fmt.Printf("pid=%d\n", s.PID())
+	<-s.Done() // until SIGKILLed by the test
+	os.Exit(3)
+}
+
+func TestServerConfigValidate(t *testing.T) {
+	notExecutable := filepath.Join(t.TempDir(), "clickhouse-server")
+	if err := os.WriteFile(notExecutable, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		cfg     warehouse.ServerConfig
+		wantErr []string // substrings; nil = must succeed
+	}{
+		{"empty Dir is rejected", warehouse.ServerConfig{}, []string{"Dir must be set"}},
+		{"missing Binary says how to install it",
+			warehouse.ServerConfig{Dir: t.TempDir(), Binary: "/nonexistent/clickhouse-server"},
+			[]string{"clickhouse-server not found", "/nonexistent/clickhouse-server", "apt-get install clickhouse-server"}},
+		{"non-executable Binary says how to install it",
+			warehouse.ServerConfig{Dir: t.TempDir(), Binary: notExecutable},
+			[]string{"clickhouse-server not found", "apt-get install clickhouse-server"}},
+		{"defaults are filled", warehouse.ServerConfig{Dir: "relative/dir"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			err := cfg.Validate()
+			if tt.wantErr != nil {
+				if err == nil {
+					t.Fatalf("Validate() = nil, want error containing %q", tt.wantErr)
+				}
+				for _, want := range tt.wantErr {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("Validate() = %q, want it to contain %q", err, want)
+					}
+				}
+				if tt.cfg.Binary != "" && !errors.Is(err, warehouse.ErrBinaryNotFound) {
+					t.Errorf("Validate() = %v, want errors.Is ErrBinaryNotFound", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Validate() = %v", err)
+			}
+			wd, _ := os.Getwd()
+			if want := filepath.Join(wd, "relative/dir"); cfg.Dir != want {
+				t.Errorf("Dir = %q, want %q", cfg.Dir, want)
+			}
+			if !filepath.IsAbs(cfg.Binary) || !strings.Contains(filepath.Base(cfg.Binary), "clickhouse") {
+				t.Errorf("Binary = %q, want an absolute path to clickhouse-server", cfg.Binary)
+			}
+			if cfg.Timezone != "Asia/Shanghai" || cfg.StartTimeout != 60*time.Second ||
+				cfg.StopGrace != 10*time.Second || cfg.Logger == nil {
+				t.Errorf("defaults = tz %q start %v grace %v logger %v", cfg.Timezone, cfg.StartTimeout, cfg.StopGrace, cfg.Logger)
+			}
+		})
+	}
+}
+
+func TestServer(t *testing.T) {
+	tests := []struct {
+		name string
+		run  func(t *testing.T)
+	}{
+		{"starts answers and stops idempotently", testStartsAnswersAndStops},
+		{"restart on the same Dir keeps data", testRestartKeepsData},
+		{"start on a Dir with a running server takes it over", func(t *testing.T) { testTakesOverRunningServer(t, false) }},
+		{"start on a Dir with a running server takes it over without the pid file", func(t *testing.T) { testTakesOverRunningServer(t, true) }},
+		{"killed parent takes the server down and Dir restarts", testKilledParentTakesServerDown},
+		{"start failure reports the server's output", testStartFailureReportsOutput},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each server has its own Dir and ports
+			tt.run(t)
+		})
+	}
+}
+
+func testStartsAnswersAndStops(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	// Any real release will do (18.16.1 from Debian here), but not "".
+	if !regexp.MustCompile(`^\d+\.\d+`).MatchString(s.Version()) {
+		t.Errorf("Version() = %q, want a version like 18.16.1", s.Version())
+	}
+	conn := openConn(t, s.Addr())
+	if got := queryString(t, conn, "SELECT version()"); got != s.Version() {
+		t.Errorf("SELECT version() = %q, Version() = %q", got, s.Version())
+	}
+	if got := queryString(t, conn, "SELECT timezone()"); got != "Asia/Shanghai" {
+		t.Errorf("SELECT timezone() = %q, want Asia/Shanghai", got)
+	}
+	// No keep-alive: an idle HTTP connection delays the server's shutdown.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get("http://" + s.HTTPAddr() + "/ping")
+	if err != nil {
+		t.Fatalf("HTTP ping: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "Ok.\n" {
+		t.Errorf("HTTP /ping = %q, want %q", body, "Ok.\n")
+	}
+
+	if err := s.Stop(); err != nil {
+		t.Fatalf("Stop() = %v", err)
+	}
+	select {
+	case <-s.Done():
+	default:
+		t.Error("Done() not closed after Stop")
+	}
+	for _, addr := range []string{s.Addr(), s.HTTPAddr()} {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Stop", addr)
+		}
+	}
+	if err := s.Stop(); err != nil {
+		t.Errorf("second Stop() = %v, want nil", err)
+	}
+}
+
+func testRestartKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	createAndFill(t, s.Addr(), 1000)
+	if err := s.Stop(); err != nil {
+		t.Fatalf("Stop() = %v", err)
+	}
+	s2 := startServer(t, dir)
+	if got := countRows(t, s2.Addr()); got != 1000 {
+		t.Errorf("after restart count() = %d, want 1000", got)
+	}
+}
+
+// testTakesOverRunningServer: a server still running on the Dir (as if its
+// parent died without Pdeathsig) is found through our pid file or, without
+// it, through the PID in ClickHouse's own status file.
+func testTakesOverRunningServer(t *testing.T, removePIDFile bool) {
+	dir := t.TempDir()
+	s1 := startServer(t, dir)
+	createAndFill(t, s1.Addr(), 42)
+	if removePIDFile {
+		if err := os.Remove(filepath.Join(dir, "clickhouse-server.pid")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := startServer(t, dir)
+	select {
+	case <-s1.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("old server still running after a new start on its Dir")
+	}
+	if got := countRows(t, s2.Addr()); got != 42 {
+		t.Errorf("count() on the new server = %d, want 42", got)
+	}
+	if err := s1.Stop(); err == nil || !strings.Contains(err.Error(), "already exited") {
+		t.Errorf("Stop() of the replaced server = %v, want an 'already exited' error", err)
+	}
+	if got := countRows(t, s2.Addr()); got != 42 {
+		t.Errorf("old server's Stop disturbed the new one: count() = %d", got)
+	}
+}
+
+func testKilledParentTakesServerDown(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Pdeathsig is Linux-only")
+	}
+	dir := t.TempDir()
+	helper := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
+	helper.Env = append(os.Environ(), helperDirEnv+"="+dir)
+	helper.Stderr = os.Stderr
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pidc := make(chan int, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "pid="); ok {
+				pid, _ := strconv.Atoi(v)
+				pidc <- pid
+				break
+			}
+		}
+		close(pidc)
+		_, _ = io.Copy(io.Discard, out)
+	}()
+	var pid int
+	select {
+	case pid = <-pidc:
+	case <-time.After(60 * time.Second):
+	}
+	if pid <= 0 {
+		_ = helper.Process.Kill()
+		_ = helper.Wait()
+		t.Fatal("helper did not report a clickhouse-server pid")
+	}
+	if !processAlive(pid) {
+		t.Fatalf("clickhouse-server pid %d not running while its parent lives", pid)
+	}
+
+	if err := helper.Process.Kill(); err != nil { // SIGKILL: no chance to clean up
+		t.Fatal(err)
+	}
+	_ = helper.Wait()
+	killedAt := time.Now()
+	for processAlive(pid) {
+		if time.Since(killedAt) > 5*time.Second {
+			t.Fatalf("clickhouse-server pid %d outlived its SIGKILLed parent by 5s", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("orphaned clickhouse-server gone %v after its parent was killed", time.Since(killedAt).Round(time.Millisecond))
+
+	// The dead server left its pid file and ClickHouse's status file behind.
+	s := startServer(t, dir)
+	if got := queryString(t, openConn(t, s.Addr()), "SELECT 'alive'"); got != "alive" {
+		t.Errorf("restarted server answered %q", got)
+	}
+}
+
+func testStartFailureReportsOutput(t *testing.T) {
+	dir := t.TempDir()
+	_, err := warehouse.StartServer(context.Background(), warehouse.ServerConfig{
+		Dir: dir, Timezone: "Not/AZone", Logger: discardLogger(),
+	})
+	if err == nil {
+		t.Fatal("StartServer with a bogus timezone succeeded")
+	}
+	for _, want := range []string{"exited before it was ready", "Not/AZone"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("StartServer error = %q, want it to contain %q", err, want)
+		}
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "clickhouse-server.pid")); !os.IsNotExist(statErr) {
+		t.Errorf("pid file left after a failed start: %v", statErr)
+	}
+}
+
+// startServer starts a server on dir and stops it on cleanup.
+func startServer(t *testing.T, dir string) *warehouse.Server {
+	t.Helper()
+	begin := time.Now()
+	s, err := warehouse.StartServer(context.Background(), warehouse.ServerConfig{
+		Dir: dir, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	if err != nil {
+		t.Fatalf("StartServer: %v", err)
+	}
+	t.Logf("StartServer returned in %v", time.Since(begin).Round(time.Millisecond))
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
+
+func openConn(t *testing.T, addr string) driver.Conn {
+	t.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:        []string{addr},
+		Auth:        clickhouse.Auth{Database: "default", Username: "default"},
+		DialTimeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+func queryString(t *testing.T, conn driver.Conn, q string) string {
+	t.Helper()
+	var s string
+	if err := conn.QueryRow(context.Background(), q).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s
+}
+
+func createAndFill(t *testing.T, addr string, n int) {
+	t.Helper()
+	conn := openConn(t, addr)
+	ctx := context.Background()
+	if err := conn.Exec(ctx, "CREATE TABLE default.kept (n UInt64) ENGINE = MergeTree ORDER BY n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(ctx, fmt.Sprintf("INSERT INTO default.kept SELECT number FROM system.numbers LIMIT %d", n)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countRows(t *testing.T, addr string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := openConn(t, addr).QueryRow(context.Background(), "SELECT count() FROM default.kept").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// processAlive reports whether pid exists and is not a zombie (an orphan's
+// zombie lingers if PID 1 does not reap, but it is no longer running).
+func processAlive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	// Format: "pid (comm) state ..."; comm may contain spaces, so split after ')'.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	fields := strings.Fields(rest)
+	return len(fields) > 0 && fields[0] != "Z"
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,66 @@
+CREATE DATABASE IF NOT EXISTS effidx ON CLUSTER city;
+
+CREATE TABLE IF NOT EXISTS effidx.schema_migrations ON CLUSTER city
+(
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime('Asia/Shanghai')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version;
+
+-- migration 1: events and rejected_events
+-- case lifecycle events; a resent event_id collapses (ReplacingMergeTree), read with FINAL or argMax
+CREATE TABLE IF NOT EXISTS effidx.events_local ON CLUSTER city
+(
+    event_id String,
+    kind Enum8('service' = 1, 'internal' = 2, 'scenario' = 3, 'ticket' = 4, 'task' = 5),
+    case_id String,
+    type Enum8('submitted' = 1, 'accepted' = 2, 'rejected' = 3, 'step_started' = 4, 'step_finished' = 5, 'suspended' = 6, 'resumed' = 7, 'visit' = 8, 'completed' = 9, 'rated' = 10, 'rectified' = 11, 'reminded' = 12, 'responded' = 13, 'signed' = 14, 'feedback' = 15, 'milestone_due' = 16, 'milestone_met' = 17, 'withdrawn' = 18),
+    at DateTime('Asia/Shanghai'),
+    department String,
+    region String,
+    matter String,
+    matter_name String,
+    channel Enum8('' = 0, 'window' = 1, 'online' = 2, 'mobile' = 3, 'self_service' = 4),
+    legal_days Int32,
+    promised_days Int32,
+    materials_total Int32,
+    materials_shared Int32,
+    step String,
+    step_type Enum8('' = 0, 'handle' = 1, 'consult' = 2, 'countersign' = 3, 'approve' = 4),
+    limit_days Int32,
+    joint_id String,
+    rating Int8,
+    resolved Int8,
+    due Date,
+    responsible String,
+    source String,
+    received_at DateTime('Asia/Shanghai'),
+    ver UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/events_local', '{replica}', ver)
+PARTITION BY toYYYYMM(at)
+ORDER BY (department, case_id, event_id);
+
+CREATE TABLE IF NOT EXISTS effidx.events ON CLUSTER city AS effidx.events_local
+ENGINE = Distributed(city, effidx, events_local, cityHash64(case_id));
+
+-- events that failed validation, kept for inspection; a replayed spool record collapses
+CREATE TABLE IF NOT EXISTS effidx.rejected_events_local ON CLUSTER city
+(
+    received_at DateTime('Asia/Shanghai'),
+    source String,
+    request_id String,
+    idx UInt32,
+    department String,
+    error String,
+    raw String
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/rejected_events_local', '{replica}')
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (source, request_id, idx);
+
+CREATE TABLE IF NOT EXISTS effidx.rejected_events ON CLUSTER city AS effidx.rejected_events_local
+ENGINE = Distributed(city, effidx, rejected_events_local, cityHash64(request_id));
