@@ -108,7 +108,7 @@ func (w *Warehouse) insertRejected(ctx context.Context, rs []event.StoredRejecti
 	n := len(rs)
 	received := make([]int64, 0, n)
 	source, reqID, dept, errs, raw := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	idx := make([]uint32, 0, n)
+	idx, ver := make([]uint32, 0, n), make([]uint64, 0, n)
 	for i := range rs {
 		r := &rs[i]
 		received = append(received, r.ReceivedAt.Unix())
@@ -118,8 +118,9 @@ func (w *Warehouse) insertRejected(ctx context.Context, rs []event.StoredRejecti
 		dept = append(dept, r.Department)
 		errs = append(errs, r.Error)
 		raw = append(raw, string(r.Raw))
+		ver = append(ver, Version(r.ReceivedAt))
 	}
-	return w.insertColumns(ctx, "rejected_events", rejectedColumns, []any{received, source, reqID, idx, dept, errs, raw})
+	return w.insertColumns(ctx, "rejected_events", rejectedColumns, []any{received, source, reqID, idx, dept, errs, raw, ver})
 }
 
 func (w *Warehouse) insertColumns(ctx context.Context, table string, schema []Column, cols []any) error {

@@ -176,6 +176,7 @@ var rejectedColumns = []Column{
 	{"department", "String"},
 	{"error", "String"},
 	{"raw", "String"},
+	{"ver", "UInt64"}, // as in events: the first receipt of a resent bad line wins
 }
 
 // Migrations is the schema history. Append; never edit an applied entry.
@@ -192,12 +193,12 @@ var Migrations = []Migration{
 		},
 		{
 			Name:        "rejected_events",
-			Comment:     "events that failed validation, kept for inspection; a replayed spool record collapses",
+			Comment:     "events that failed validation, kept for inspection; the same bad line resent by the same source collapses",
 			Columns:     rejectedColumns,
-			Engine:      "ReplacingMergeTree",
+			Engine:      "ReplacingMergeTree(ver)",
 			PartitionBy: "toYYYYMM(received_at)",
-			OrderBy:     "(source, request_id, idx)",
-			ShardBy:     "cityHash64(request_id)",
+			OrderBy:     "(source, department, cityHash64(raw))",
+			ShardBy:     "cityHash64(raw)",
 		},
 	}},
 }

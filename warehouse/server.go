@@ -50,6 +50,8 @@ type ServerConfig struct {
 	StartTimeout time.Duration // default 60s
 	StopGrace    time.Duration // default 10s: SIGTERM, then SIGKILL after this
 	Logger       *slog.Logger  // nil = slog.Default()
+	TCPPort      int           // native protocol port; 0 = a free one
+	HTTPPort     int           // HTTP port; 0 = a free one
 }
 
 // Validate fills defaults, makes Dir and Binary absolute, and checks that Dir
@@ -188,6 +190,13 @@ func startServerOnce(ctx context.Context, cfg ServerConfig, files serverFiles) (
 		return nil, fmt.Errorf("warehouse: picking ports: %w", err)
 	}
 	tcpPort, httpPort := ports[0], ports[1]
+	// Fixed ports let a restarted server keep the address its clients know.
+	if cfg.TCPPort != 0 {
+		tcpPort = cfg.TCPPort
+	}
+	if cfg.HTTPPort != 0 {
+		httpPort = cfg.HTTPPort
+	}
 	if err := os.WriteFile(files.config, []byte(serverConfigXML(files, cfg.Timezone, tcpPort, httpPort)), 0o644); err != nil {
 		return nil, fmt.Errorf("warehouse: %w", err)
 	}

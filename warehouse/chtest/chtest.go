@@ -130,7 +130,13 @@ func Database(t testing.TB) string {
 // server, checks it with a ping, and closes it on t.Cleanup.
 func Conn(t testing.TB, db string) driver.Conn {
 	t.Helper()
-	addr := Addr(t)
+	return ConnAddr(t, Addr(t), db)
+}
+
+// ConnAddr is Conn for a server of the test's own (one it stops and
+// restarts, say).
+func ConnAddr(t testing.TB, addr, db string) driver.Conn {
+	t.Helper()
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        []string{addr},
 		Auth:        clickhouse.Auth{Database: db, Username: "default"},

@@ -47,7 +47,7 @@ ORDER BY (department, case_id, event_id);
 CREATE TABLE IF NOT EXISTS effidx.events ON CLUSTER city AS effidx.events_local
 ENGINE = Distributed(city, effidx, events_local, cityHash64(case_id));
 
--- events that failed validation, kept for inspection; a replayed spool record collapses
+-- events that failed validation, kept for inspection; the same bad line resent by the same source collapses
 CREATE TABLE IF NOT EXISTS effidx.rejected_events_local ON CLUSTER city
 (
     received_at DateTime('Asia/Shanghai'),
@@ -56,11 +56,12 @@ CREATE TABLE IF NOT EXISTS effidx.rejected_events_local ON CLUSTER city
     idx UInt32,
     department String,
     error String,
-    raw String
+    raw String,
+    ver UInt64
 )
-ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/rejected_events_local', '{replica}')
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/rejected_events_local', '{replica}', ver)
 PARTITION BY toYYYYMM(received_at)
-ORDER BY (source, request_id, idx);
+ORDER BY (source, department, cityHash64(raw));
 
 CREATE TABLE IF NOT EXISTS effidx.rejected_events ON CLUSTER city AS effidx.rejected_events_local
-ENGINE = Distributed(city, effidx, rejected_events_local, cityHash64(request_id));
+ENGINE = Distributed(city, effidx, rejected_events_local, cityHash64(raw));

@@ -44,7 +44,7 @@ ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(at)
 ORDER BY (department, case_id, event_id);
 
--- events that failed validation, kept for inspection; a replayed spool record collapses
+-- events that failed validation, kept for inspection; the same bad line resent by the same source collapses
 CREATE TABLE IF NOT EXISTS effidx.rejected_events
 (
     received_at DateTime('Asia/Shanghai'),
@@ -53,8 +53,9 @@ CREATE TABLE IF NOT EXISTS effidx.rejected_events
     idx UInt32,
     department String,
     error String,
-    raw String
+    raw String,
+    ver UInt64
 )
-ENGINE = ReplacingMergeTree
+ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(received_at)
-ORDER BY (source, request_id, idx);
+ORDER BY (source, department, cityHash64(raw));

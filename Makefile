@@ -1,0 +1,29 @@
+# The two commands a new user needs are `make demo` and `make test`; each
+# installs what it needs first (scripts/deps.sh).
+GO ?= go
+TEST_TIMEOUT ?= 20m
+
+.PHONY: demo test deps build vet bench fuzz
+
+demo: deps
+	$(GO) run ./cmd/effidx demo
+
+test: deps vet
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(GO) generate ./...
+	$(GO) build -o effidx ./cmd/effidx
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	$(GO) vet ./...
+
+bench: deps
+	$(GO) run ./cmd/effidx bench ingest
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/

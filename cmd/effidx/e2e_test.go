@@ -1,0 +1,466 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"effidx/event"
+	"effidx/simulate"
+	"effidx/warehouse"
+	"effidx/warehouse/chtest"
+)
+
+// The test binary doubles as the effidx binary: started with
+// EFFIDX_TEST_AS_MAIN=1 it runs main, so the end-to-end tests can start,
+// SIGKILL and restart real effidx processes without a separate build.
+func TestMain(m *testing.M) {
+	if os.Getenv("EFFIDX_TEST_AS_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(chtest.Main(m))
+}
+
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	url    string
+	stderr *syncBuffer
+	exited chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startEffidx runs `effidx args...` and waits until it listens.
+func startEffidx(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "EFFIDX_TEST_AS_MAIN=1", "EFFIDX_INGEST_TOKENS="), env...)
+	p := &proc{t: t, cmd: cmd, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("effidx stderr:\n%s", p.stderr.String())
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if u, ok := strings.CutPrefix(sc.Text(), "effidx: listening on "); ok {
+				lines <- u
+			}
+		}
+	}()
+	select {
+	case p.url = <-lines:
+		return p
+	case <-p.exited:
+		t.Fatalf("effidx exited before listening:\n%s", p.stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("effidx did not listen within 60s:\n%s", p.stderr.String())
+	}
+	return nil
+}
+
+func (p *proc) terminate() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(40 * time.Second):
+		p.t.Fatalf("effidx did not stop on SIGTERM:\n%s", p.stderr.String())
+	}
+}
+
+type answer struct {
+	code     int
+	resp     ingestAnswer
+	retryHdr string
+	err      error
+}
+
+func postBody(url string, body []byte) answer {
+	resp, err := http.Post(url+"/api/v1/events", "application/x-ndjson", bytes.NewReader(body))
+	if err != nil {
+		return answer{err: err}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	a := answer{code: resp.StatusCode, retryHdr: resp.Header.Get("Retry-After")}
+	if resp.StatusCode == http.StatusAccepted {
+		a.err = json.Unmarshal(b, &a.resp)
+	}
+	return a
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s (last: %s)", d, what, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func countRows(t *testing.T, conn driver.Conn, q string, args ...any) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+func groupCounts(t *testing.T, conn driver.Conn, db string) map[string]uint64 {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT toString(kind), department, count() FROM "+db+".events FINAL GROUP BY kind, department")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var kind, dept string
+		var n uint64
+		if err := rows.Scan(&kind, &dept, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[kind+"/"+dept] = n
+	}
+	return out
+}
+
+func TestSimulatedCityRoundTripsAndResendingChangesNothing(t *testing.T) {
+	addr, db := chtest.Addr(t), chtest.Database(t)
+	conn := chtest.Conn(t, db)
+	dataDir := t.TempDir()
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--clickhouse-addr", addr, "--clickhouse-database", db}
+	p := startEffidx(t, nil, args...)
+
+	cfg := simulate.DefaultConfig()
+	cfg.Days, cfg.CasesPerDay, cfg.Seed, cfg.MalformedShare = 5, 200, 7, 0.01
+	cfg.Start = time.Date(2026, 9, 1, 0, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	var stream bytes.Buffer
+	st, err := simulate.Generate(cfg, &stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{}
+	valid, malformed := 0, 0
+	for _, line := range bytes.Split(bytes.TrimSpace(stream.Bytes()), []byte{'\n'}) {
+		e, err := event.Parse(line, time.Time{}, 0)
+		if err != nil {
+			malformed++
+			continue
+		}
+		valid++
+		want[e.Kind.String()+"/"+e.Department]++
+	}
+	if malformed == 0 || valid != st.Events {
+		t.Fatalf("stream has %d valid (simulator says %d) and %d malformed lines", valid, st.Events, malformed)
+	}
+
+	send := func(url string) *poster {
+		ps := newPoster(url+"/api/v1/events", "", 500, 3, 0)
+		if err := ps.post(context.Background(), bytes.NewReader(stream.Bytes())); err != nil {
+			t.Fatal(err)
+		}
+		return ps
+	}
+	first := send(p.url)
+	if int(first.accepted.Load()) != valid || int(first.rejected.Load()) != malformed {
+		t.Fatalf("collector accepted %d and rejected %d; want %d and %d", first.accepted.Load(), first.rejected.Load(), valid, malformed)
+	}
+	waitFor(t, 60*time.Second, "all events in ClickHouse", func() (bool, string) {
+		n := countRows(t, conn, "SELECT count() FROM "+db+".events FINAL")
+		return n == uint64(valid), fmt.Sprintf("%d of %d", n, valid)
+	})
+	got := groupCounts(t, conn, db)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("counts by kind/department in ClickHouse:\n%v\nwant\n%v", got, want)
+	}
+	if n := countRows(t, conn, "SELECT count() FROM "+db+".rejected_events FINAL"); n == 0 || n > uint64(malformed) {
+		t.Fatalf("rejected_events holds %d rows for %d malformed lines", n, malformed)
+	}
+	rejectedBefore := countRows(t, conn, "SELECT count() FROM "+db+".rejected_events FINAL")
+
+	// The same process sees the resend as duplicates; a restarted one has
+	// forgotten them, and ClickHouse collapses them instead.
+	again := send(p.url)
+	if again.accepted.Load() != 0 || int(again.duplicates.Load()) != valid {
+		t.Fatalf("resend: accepted %d duplicates %d; want 0 and %d", again.accepted.Load(), again.duplicates.Load(), valid)
+	}
+	p.terminate()
+	p2 := startEffidx(t, nil, args...)
+	afterRestart := send(p2.url)
+	if int(afterRestart.accepted.Load()) != valid {
+		t.Fatalf("resend after restart accepted %d, want %d (collapsed downstream)", afterRestart.accepted.Load(), valid)
+	}
+	waitFor(t, 60*time.Second, "the resend to land", func() (bool, string) {
+		n := countRows(t, conn, "SELECT count() FROM "+db+".events")
+		return n >= uint64(2*valid), fmt.Sprintf("%d raw rows", n)
+	})
+	if got2 := groupCounts(t, conn, db); fmt.Sprint(got2) != fmt.Sprint(want) {
+		t.Fatalf("after resending, counts changed:\n%v\nwant\n%v", got2, want)
+	}
+	if n := countRows(t, conn, "SELECT uniqExact(event_id) FROM "+db+".events"); n != uint64(valid) {
+		t.Fatalf("distinct event ids = %d, want %d", n, valid)
+	}
+	if n := countRows(t, conn, "SELECT count() FROM "+db+".rejected_events FINAL"); n != rejectedBefore {
+		t.Fatalf("rejected_events FINAL = %d after resend, was %d", n, rejectedBefore)
+	}
+	// The first receipt wins: no row of the final table comes from the resend.
+	if n := countRows(t, conn, "SELECT count() FROM "+db+".events FINAL WHERE received_at > (SELECT min(received_at) FROM "+db+".events) + 3600"); n != 0 {
+		t.Fatalf("%d rows kept from a later resend", n)
+	}
+}
+
+// loadBody is n events with ids prefix-0..n-1.
+func loadBody(prefix string, n int) ([]byte, []string) {
+	var b bytes.Buffer
+	ids := make([]string, n)
+	at := time.Date(2026, 10, 5, 9, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	for i := range n {
+		ids[i] = fmt.Sprintf("%s-%d", prefix, i)
+		fmt.Fprintf(&b, `{"event_id":%q,"kind":"service","case_id":"C-%s","type":"accepted","at":%q,"department":"D%02d","channel":"online","legal_days":20,"promised_days":5}`+"\n",
+			ids[i], ids[i], at.Add(time.Duration(i)*time.Second).Format(time.RFC3339), i%40)
+	}
+	return b.Bytes(), ids
+}
+
+func distinctIDs(t *testing.T, conn driver.Conn, db, prefix string) map[string]bool {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT DISTINCT event_id FROM "+db+".events WHERE startsWith(event_id, ?)", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = true
+	}
+	return out
+}
+
+func TestKill9MidStreamLosesNothingAcknowledged(t *testing.T) {
+	addr, db := chtest.Addr(t), chtest.Database(t)
+	conn := chtest.Conn(t, db)
+	dataDir := t.TempDir()
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--clickhouse-addr", addr, "--clickhouse-database", db}
+	p := startEffidx(t, nil, args...)
+
+	var mu sync.Mutex
+	var acked []string
+	var failedAfterKill int
+	killed := make(chan struct{})
+	var wg sync.WaitGroup
+	const clients, perRequest, maxRequests = 4, 300, 400
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range maxRequests {
+				body, ids := loadBody(fmt.Sprintf("k9-%d-%d", c, r), perRequest)
+				a := postBody(p.url, body)
+				select {
+				case <-killed:
+					if a.err != nil || a.code != 202 {
+						mu.Lock()
+						failedAfterKill++
+						mu.Unlock()
+						return
+					}
+				default:
+				}
+				if a.err == nil && a.code == 202 {
+					mu.Lock()
+					acked = append(acked, ids...)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitFor(t, 60*time.Second, "some acknowledged requests", func() (bool, string) {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 40*perRequest, fmt.Sprintf("%d acked", len(acked))
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	close(killed)
+	<-p.exited
+	wg.Wait()
+	ws := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	mu.Lock()
+	ackedAtKill, failed := len(acked), failedAfterKill
+	mu.Unlock()
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("effidx ended with %v, want death by SIGKILL", p.cmd.ProcessState)
+	}
+	if failed == 0 || ackedAtKill >= clients*maxRequests*perRequest {
+		t.Fatalf("the kill did not land mid-stream: %d requests failed after it, %d events acked", failed, ackedAtKill)
+	}
+	t.Logf("killed with %d events acknowledged; %d clients saw their request fail", ackedAtKill, failed)
+
+	startEffidx(t, nil, args...)
+	waitFor(t, 60*time.Second, "every acknowledged event in ClickHouse", func() (bool, string) {
+		got := distinctIDs(t, conn, db, "k9-")
+		missing := 0
+		for _, id := range acked {
+			if !got[id] {
+				missing++
+			}
+		}
+		return missing == 0, fmt.Sprintf("%d of %d acknowledged events missing", missing, len(acked))
+	})
+	distinct := countRows(t, conn, "SELECT count(DISTINCT event_id) FROM "+db+".events")
+	final := countRows(t, conn, "SELECT count() FROM "+db+".events FINAL")
+	if final != distinct || distinct < uint64(len(acked)) {
+		t.Fatalf("FINAL count %d, distinct ids %d, acknowledged %d: want FINAL = distinct >= acknowledged", final, distinct, len(acked))
+	}
+	// Beyond the acknowledged ones, at most the requests in flight at the
+	// kill may have landed (durable but never answered).
+	if extra := distinct - uint64(len(acked)); extra > uint64(clients*perRequest) {
+		t.Fatalf("%d unacknowledged events landed; at most %d were in flight", extra, clients*perRequest)
+	}
+}
+
+func TestClickHouseOutageFillsTheSpoolThenRecovers(t *testing.T) {
+	chDir := t.TempDir()
+	srv, err := warehouse.StartServer(context.Background(), warehouse.ServerConfig{Dir: chDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	addr := srv.Addr()
+	_, port, _ := strings.Cut(addr, ":")
+	var tcpPort int
+	fmt.Sscan(port, &tcpPort)
+
+	cfgFile := filepath.Join(t.TempDir(), "effidx.yaml")
+	os.WriteFile(cfgFile, []byte(`
+collector:
+  spool:
+    max_bytes: 262144
+    segment_bytes: 65536
+  retry_min: 50ms
+  retry_max: 300ms
+  flush_interval: 100ms
+`), 0o644)
+	p := startEffidx(t, nil, "serve", "--config", cfgFile, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--clickhouse-addr", addr)
+
+	var acked []string
+	body, ids := loadBody("out-warm", 100)
+	if a := postBody(p.url, body); a.code != 202 {
+		t.Fatalf("before the outage: %d %v", a.code, a.err)
+	}
+	acked = append(acked, ids...)
+
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	codes := map[int]int{}
+	var retryAfter string
+	for r := range 200 {
+		body, ids := loadBody(fmt.Sprintf("out-%d", r), 100)
+		a := postBody(p.url, body)
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		codes[a.code]++
+		if a.code == 202 {
+			acked = append(acked, ids...)
+		}
+		if a.code == 503 {
+			retryAfter = a.retryHdr
+			break
+		}
+	}
+	if codes[202] < 3 || codes[503] != 1 || retryAfter == "" {
+		t.Fatalf("during the outage: answers %v, Retry-After %q; want 202s while the spool has room, then 503 with Retry-After", codes, retryAfter)
+	}
+	if !strings.Contains(p.stderr.String(), "insert into ClickHouse failed") {
+		t.Fatalf("no insert failure was logged during the outage:\n%s", p.stderr.String())
+	}
+
+	srv2, err := warehouse.StartServer(context.Background(), warehouse.ServerConfig{Dir: chDir, TCPPort: tcpPort})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv2.Stop() })
+	conn := chtest.ConnAddr(t, srv2.Addr(), "effidx")
+	waitFor(t, 60*time.Second, "the spool to drain into the restarted ClickHouse", func() (bool, string) {
+		got := distinctIDs(t, conn, "effidx", "out-")
+		missing := 0
+		for _, id := range acked {
+			if !got[id] {
+				missing++
+			}
+		}
+		return missing == 0, fmt.Sprintf("%d of %d acknowledged events missing", missing, len(acked))
+	})
+	body, _ = loadBody("out-after", 100)
+	if a := postBody(p.url, body); a.code != 202 {
+		t.Fatalf("after recovery: %d, want 202", a.code)
+	}
+	t.Logf("outage: %d requests acknowledged from the spool, then 503 (Retry-After %s); %d events recovered", codes[202], retryAfter, len(acked))
+}
