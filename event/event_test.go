@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -302,4 +303,23 @@ func FuzzDecode(f *testing.F) {
 			t.Skip()
 		}
 	})
+}
+
+func BenchmarkDecode1000(b *testing.B) {
+	var body []byte
+	for i := range 1000 {
+		e := sample()[i%4]
+		e.ID = fmt.Sprintf("ev-%d", i)
+		body = AppendJSON(body, &e)
+		body = append(body, '\n')
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d, err := Decode(body, Options{MaxLineBytes: 65536, MaxEvents: 20000})
+		if err != nil || len(d.Events) != 1000 {
+			b.Fatal(err, len(d.Events))
+		}
+	}
+	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "events/s")
 }

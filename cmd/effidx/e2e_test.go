@@ -438,6 +438,9 @@ collector:
 	if codes[202] < 3 || codes[503] != 1 || retryAfter == "" {
 		t.Fatalf("during the outage: answers %v, Retry-After %q; want 202s while the spool has room, then 503 with Retry-After", codes, retryAfter)
 	}
+	if code, _ := get(t, p.url+"/readyz"); code != 503 {
+		t.Fatalf("/readyz = %d while ClickHouse is down, want 503", code)
+	}
 	if !strings.Contains(p.stderr.String(), "insert into ClickHouse failed") {
 		t.Fatalf("no insert failure was logged during the outage:\n%s", p.stderr.String())
 	}
@@ -463,4 +466,65 @@ collector:
 		t.Fatalf("after recovery: %d, want 202", a.code)
 	}
 	t.Logf("outage: %d requests acknowledged from the spool, then 503 (Retry-After %s); %d events recovered", codes[202], retryAfter, len(acked))
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestServeExposesHealthMetricsAndDrainsOnSIGTERM(t *testing.T) {
+	addr, db := chtest.Addr(t), chtest.Database(t)
+	conn := chtest.Conn(t, db)
+	cfgFile := filepath.Join(t.TempDir(), "effidx.yaml")
+	// A flush interval of an hour: only the shutdown drain can store the
+	// events before the process exits.
+	os.WriteFile(cfgFile, []byte("collector:\n  flush_interval: 1h\n"), 0o644)
+	p := startEffidx(t, nil, "serve", "--config", cfgFile, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--clickhouse-addr", addr, "--clickhouse-database", db)
+
+	if code, body := get(t, p.url+"/healthz"); code != 200 || body != "ok\n" {
+		t.Fatalf("/healthz = %d %q", code, body)
+	}
+	if code, body := get(t, p.url+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d %q", code, body)
+	}
+	body, _ := loadBody("m", 3)
+	body = append(body, "{broken\n"...)
+	if a := postBody(p.url, body); a.code != 202 || a.resp.Accepted != 3 || len(a.resp.Rejected) != 1 {
+		t.Fatalf("post = %d %+v", a.code, a.resp)
+	}
+	_, metrics := get(t, p.url+"/metrics")
+	for _, want := range []string{
+		"effidx_events_received_total 4",
+		"effidx_events_accepted_total 3",
+		`effidx_events_rejected_total{reason="invalid_json"} 1`,
+		`effidx_ingest_requests_total{outcome="accepted"} 1`,
+		`effidx_http_request_duration_seconds_count{code="202",method="post",route="/api/v1/events"} 1`,
+		"effidx_spool_bytes ",
+		"effidx_spool_oldest_unconfirmed_age_seconds ",
+		"effidx_insert_errors_total 0",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if n := countRows(t, conn, "SELECT count() FROM "+db+".events"); n != 0 {
+		t.Fatalf("%d events stored before the flush interval; the test cannot tell a drain from a flush", n)
+	}
+	p.terminate()
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("effidx exited with %d on SIGTERM:\n%s", code, p.stderr.String())
+	}
+	if n := countRows(t, conn, "SELECT count() FROM "+db+".events"); n != 3 {
+		t.Fatalf("after a graceful shutdown ClickHouse holds %d events, want 3", n)
+	}
+	if n := countRows(t, conn, "SELECT count() FROM "+db+".rejected_events"); n != 1 {
+		t.Fatalf("after a graceful shutdown rejected_events holds %d rows, want 1", n)
+	}
 }
