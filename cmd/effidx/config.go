@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -54,7 +55,7 @@ func (s setting) env() string {
 // configFlags binds the common settings to fs. The returned load function
 // applies file, env and flags in order (call it after fs.Parse).
 func configFlags(fs *flag.FlagSet) func() (Config, error) {
-	var v struct{ config, listen, dataDir, chAddr, chDB, chUser, chPassword, cluster, tz, logLevel string }
+	var v struct{ config, listen, dataDir, chAddr, chDB, chUser, chPassword, chTLS, cluster, tz, logLevel string }
 	settings := []setting{
 		{"listen", "address to serve HTTP on (default 127.0.0.1:8080)", &v.listen},
 		{"data-dir", "directory for the spool and the embedded ClickHouse (default ./data)", &v.dataDir},
@@ -62,6 +63,7 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 		{"clickhouse-database", "ClickHouse database (default effidx)", &v.chDB},
 		{"clickhouse-user", "ClickHouse user (default default)", &v.chUser},
 		{"clickhouse-password", "ClickHouse password", &v.chPassword},
+		{"clickhouse-tls", "true to connect to ClickHouse over TLS", &v.chTLS},
 		{"clickhouse-cluster", "ClickHouse cluster name: ON CLUSTER DDL and Distributed tables", &v.cluster},
 		{"timezone", "time zone of the working-day rules and the schema (default Asia/Shanghai)", &v.tz},
 		{"log-level", "debug, info, warn or error (default info)", &v.logLevel},
@@ -83,7 +85,9 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 		}
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		tls := ""
 		targets := map[string]*string{
+			"clickhouse-tls": &tls,
 			"listen": &cfg.Listen, "data-dir": &cfg.DataDir, "clickhouse-addr": &cfg.ClickHouse.Addr,
 			"clickhouse-database": &cfg.ClickHouse.Database, "clickhouse-user": &cfg.ClickHouse.User,
 			"clickhouse-password": &cfg.ClickHouse.Password, "clickhouse-cluster": &cfg.ClickHouse.Cluster,
@@ -103,6 +107,13 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 				return cfg, fmt.Errorf("EFFIDX_INGEST_TOKENS: %w", err)
 			}
 			cfg.Collector.Tokens = toks
+		}
+		if tls != "" {
+			b, err := strconv.ParseBool(tls)
+			if err != nil {
+				return cfg, fmt.Errorf("clickhouse-tls %q: want true or false", tls)
+			}
+			cfg.ClickHouse.TLS = b
 		}
 		cfg.ClickHouse.Timezone = cfg.Timezone
 		if cfg.Collector.Spool.Dir == "" {

@@ -90,7 +90,10 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 		fmt.Fprintln(w, "ok")
 	})))
 	mux.Handle("GET /readyz", m.Instrument("/readyz", http.HandlerFunc(s.ready)))
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Timeouts bound what a stalled client can hold; a 32 MiB body still
+	// fits in ReadTimeout on a slow link.
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		sp.Close()
