@@ -54,7 +54,37 @@ func jsonStr(dst []byte, key, val string, first bool) []byte {
 	dst = append(dst, '"')
 	dst = append(dst, key...)
 	dst = append(dst, `":`...)
-	return strconv.AppendQuote(dst, val)
+	return appendQuoted(dst, val)
+}
+
+// appendQuoted writes s as a JSON string. strconv.Quote is not JSON: it
+// writes Go escapes such as \a and \x7f.
+func appendQuoted(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
 }
 
 func jsonOptStr(dst []byte, key, val string) []byte {

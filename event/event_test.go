@@ -323,3 +323,16 @@ func BenchmarkDecode1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*1000/b.Elapsed().Seconds(), "events/s")
 }
+
+func TestAppendJSONWritesStandardJSONEscapes(t *testing.T) {
+	e := sample()[0]
+	e.MatterName = "a\"b\\c\u0007\u007f\u2028😀"
+	line := AppendJSON(nil, &e)
+	var m map[string]any
+	if err := json.Unmarshal(line, &m); err != nil {
+		t.Fatalf("AppendJSON wrote invalid JSON %s: %v", line, err)
+	}
+	if m["matter_name"] != e.MatterName {
+		t.Fatalf("matter_name = %q, want %q", m["matter_name"], e.MatterName)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -41,7 +42,21 @@ type wire struct {
 // the future `at` may lie (maxFuture; 0 means DefaultMaxFuture). The error
 // says what is wrong in words a source-system developer can act on; all
 // problems of the event are reported at once, separated by "; ".
+//
+// The hand-written decoder of fastparse.go handles the usual flat objects;
+// whatever it is not certain about goes to parseJSON, so results and errors
+// are those of encoding/json either way.
 func Parse(raw []byte, now time.Time, maxFuture time.Duration) (Event, error) {
+	var a wireArena
+	if w, ok := a.decode(raw); ok {
+		return fromWire(&w, now, maxFuture)
+	}
+	return parseJSON(raw, now, maxFuture)
+}
+
+// parseJSON is Parse by encoding/json: the fallback of the fast path and
+// the reference it is tested against.
+func parseJSON(raw []byte, now time.Time, maxFuture time.Duration) (Event, error) {
 	var w wire
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -104,7 +119,7 @@ func text(p *problems, name string, v *string, required bool, max int) string {
 		p.add("%s is not valid UTF-8", name)
 	case utf8.RuneCountInString(s) > max:
 		p.add("%s is longer than %d characters", name, max)
-	case strings.ContainsAny(s, "\x00\n\r"):
+	case strings.ContainsFunc(s, unicode.IsControl):
 		p.add("%s must not contain control characters", name)
 	}
 	return s

@@ -88,7 +88,7 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 		tls := ""
 		targets := map[string]*string{
 			"clickhouse-tls": &tls,
-			"listen": &cfg.Listen, "data-dir": &cfg.DataDir, "clickhouse-addr": &cfg.ClickHouse.Addr,
+			"listen":         &cfg.Listen, "data-dir": &cfg.DataDir, "clickhouse-addr": &cfg.ClickHouse.Addr,
 			"clickhouse-database": &cfg.ClickHouse.Database, "clickhouse-user": &cfg.ClickHouse.User,
 			"clickhouse-password": &cfg.ClickHouse.Password, "clickhouse-cluster": &cfg.ClickHouse.Cluster,
 			"timezone": &cfg.Timezone, "log-level": &cfg.LogLevel,
