@@ -46,7 +46,7 @@ func DefaultConfig() Config {
 		MaxLineBytes:  64 << 10,
 		MaxEvents:     20000,
 		MaxFuture:     24 * time.Hour,
-		BatchRows:     100000,
+		BatchRows:     50000,
 		FlushInterval: time.Second,
 		RetryMin:      100 * time.Millisecond,
 		RetryMax:      10 * time.Second,
