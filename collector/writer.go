@@ -79,31 +79,20 @@ func (w *Writer) Run(ctx context.Context, drainTimeout time.Duration) error {
 }
 
 // fill reads records from pos into batch until it holds BatchRows rows, or
-// FlushInterval has passed since the first row, or ctx is done.
+// FlushInterval has passed since its first row, or ctx is done.
 func (w *Writer) fill(ctx context.Context, pos spool.Pos, batch *event.Batch, buf *[]byte) (spool.Pos, error) {
 	var deadline time.Time
 	for batch.Len() < w.cfg.BatchRows {
 		rec, next, err := w.spool.Read(pos, buf)
 		if errors.Is(err, spool.ErrNoData) {
-			if ctx.Err() != nil {
-				return pos, nil
-			}
-			wctx := ctx
-			if batch.Len() > 0 {
-				if deadline.IsZero() {
-					deadline = time.Now().Add(w.cfg.FlushInterval)
-				}
-				var cancel context.CancelFunc
+			wctx, cancel := ctx, context.CancelFunc(func() {})
+			if !deadline.IsZero() {
 				wctx, cancel = context.WithDeadline(ctx, deadline)
-				err = w.spool.Wait(wctx, pos)
-				cancel()
-				if err != nil {
-					return pos, nil // flush on timer (or shutdown)
-				}
-				continue
 			}
-			if err := w.spool.Wait(wctx, pos); err != nil {
-				return pos, nil
+			err := w.spool.Wait(wctx, pos)
+			cancel()
+			if err != nil {
+				return pos, nil // the flush timer, or shutdown
 			}
 			continue
 		}
@@ -115,11 +104,10 @@ func (w *Writer) fill(ctx context.Context, pos spool.Pos, batch *event.Batch, bu
 			// written by an incompatible binary: stop rather than skip data.
 			return pos, fmt.Errorf("spool record at %s: %w", pos, err)
 		}
+		pos = next
 		if deadline.IsZero() {
 			deadline = time.Now().Add(w.cfg.FlushInterval)
-		}
-		pos = next
-		if time.Now().After(deadline) {
+		} else if time.Now().After(deadline) {
 			break
 		}
 	}
