@@ -69,9 +69,14 @@ func (m *Metrics) Instrument(route string, h http.Handler) http.Handler {
 	return promhttp.InstrumentHandlerDuration(m.HTTPDuration.MustCurryWith(prometheus.Labels{"route": route}), h)
 }
 
-// RegisterSpoolGauges exports the spool's state, read at scrape time.
-func RegisterSpoolGauges(reg prometheus.Registerer, used func() float64, oldestAge func() float64) {
-	reg.MustRegister(
+// RegisterSpoolGauges exports the spool's state, read at scrape time, and
+// its limit (alerts compare the two).
+func RegisterSpoolGauges(reg prometheus.Registerer, maxBytes int64, used func() float64, oldestAge func() float64) {
+	max := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "effidx_spool_max_bytes", Help: "Unconfirmed spool bytes at which ingest answers 503.",
+	})
+	max.Set(float64(maxBytes))
+	reg.MustRegister(max,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "effidx_spool_bytes", Help: "Bytes in the spool not yet confirmed stored in ClickHouse.",
 		}, used),

@@ -507,6 +507,7 @@ func TestServeExposesHealthMetricsAndDrainsOnSIGTERM(t *testing.T) {
 		`effidx_ingest_requests_total{outcome="accepted"} 1`,
 		`effidx_http_request_duration_seconds_count{code="202",method="post",route="/api/v1/events"} 1`,
 		"effidx_spool_bytes ",
+		"effidx_spool_max_bytes 1.073741824e+09",
 		"effidx_spool_oldest_unconfirmed_age_seconds ",
 		"effidx_insert_errors_total 0",
 	} {

@@ -74,7 +74,7 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 	}
 	s.spool = sp
 	m := collector.NewMetrics(s.reg)
-	collector.RegisterSpoolGauges(s.reg, func() float64 { return float64(sp.Used()) }, func() float64 {
+	collector.RegisterSpoolGauges(s.reg, cfg.Collector.Spool.MaxBytes, func() float64 { return float64(sp.Used()) }, func() float64 {
 		if t := sp.Oldest(); !t.IsZero() {
 			return time.Since(t).Seconds()
 		}
