@@ -1,0 +1,174 @@
+// Package lights computes the overdue light (亮灯) of every open case, step,
+// ticket, task and milestone from the events in ClickHouse, keeps when each
+// item turned yellow and red, and serves the current lights.
+package lights
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Item kinds: the case kinds of SPEC 3 plus the two sub-items with clocks of
+// their own.
+const (
+	KindStep      = "step"
+	KindMilestone = "milestone"
+)
+
+// Interval is a suspension; To is zero while it is still open.
+type Interval struct{ From, To time.Time }
+
+// Item is one open thing with a clock, as derived from its events.
+type Item struct {
+	Kind        string // service, internal, scenario, ticket, task, step, milestone
+	CaseID      string
+	Item        string // step or milestone id; "" for the case itself
+	Department  string // owning department; for steps the step's department
+	Matter      string
+	Responsible string
+	Start       time.Time // accepted, or step started
+	Promised    int       // working days; -1 when absent (steps: limit_days)
+	Legal       int       // working days; -1 when absent
+	Due         time.Time // calendar due date (tasks and milestones), else zero
+	Suspensions []Interval
+}
+
+// Every query reads the events table whole and de-duplicates by
+// aggregation (min/argMin ignore a resent copy, groupUniqArray drops it), so
+// late and out-of-order events are simply part of the next run.
+const (
+	casesSQL = `SELECT toString(kind), case_id,
+    argMinIf(department, at, type = 'accepted'),
+    argMinIf(matter, at, type = 'accepted'),
+    argMaxIf(responsible, at, responsible != ''),
+    minIf(at, type = 'accepted'),
+    argMinIf(promised_days, at, type = 'accepted'),
+    argMinIf(legal_days, at, type = 'accepted'),
+    groupUniqArrayIf(at, type = 'suspended'),
+    groupUniqArrayIf(at, type = 'resumed')
+FROM %[1]s.events
+WHERE kind IN ('service', 'internal', 'scenario', 'ticket')
+GROUP BY kind, case_id
+HAVING countIf(type = 'accepted') > 0 AND countIf(type IN ('completed', 'rejected', 'withdrawn')) = 0`
+
+	stepsSQL = `SELECT case_id, step,
+    argMinIf(department, at, type = 'step_started'),
+    argMinIf(matter, at, type = 'step_started'),
+    argMaxIf(responsible, at, responsible != ''),
+    minIf(at, type = 'step_started'),
+    argMinIf(limit_days, at, type = 'step_started')
+FROM %[1]s.events
+WHERE type IN ('step_started', 'step_finished')
+  AND case_id NOT IN (SELECT case_id FROM %[1]s.events WHERE type IN ('completed', 'rejected', 'withdrawn'))
+GROUP BY case_id, step
+HAVING countIf(type = 'step_started') > 0 AND countIf(type = 'step_finished') = 0
+   AND argMinIf(limit_days, at, type = 'step_started') >= 0`
+
+	tasksSQL = `SELECT case_id, step,
+    argMinIf(department, at, type IN ('accepted', 'milestone_due')),
+    argMaxIf(responsible, at, responsible != ''),
+    minIf(at, type IN ('accepted', 'milestone_due')),
+    argMaxIf(due, at, type IN ('accepted', 'milestone_due'))
+FROM %[1]s.events
+WHERE kind = 'task' AND (type IN ('accepted', 'completed', 'withdrawn') AND step = '' OR type IN ('milestone_due', 'milestone_met'))
+GROUP BY case_id, step
+HAVING countIf(type IN ('accepted', 'milestone_due')) > 0
+   AND countIf(type IN ('completed', 'withdrawn', 'milestone_met')) = 0`
+)
+
+// Load reads every open item from the events table of database db.
+func Load(ctx context.Context, conn driver.Conn, db string) ([]Item, error) {
+	var items []Item
+	rows, err := conn.Query(ctx, fmt.Sprintf(casesSQL, db))
+	if err != nil {
+		return nil, fmt.Errorf("load open cases: %w", err)
+	}
+	for rows.Next() {
+		var it Item
+		var promised, legal int32
+		var susp, res []time.Time
+		if err := rows.Scan(&it.Kind, &it.CaseID, &it.Department, &it.Matter, &it.Responsible, &it.Start, &promised, &legal, &susp, &res); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load open cases: %w", err)
+		}
+		it.Promised, it.Legal = int(promised), int(legal)
+		it.Suspensions = pair(susp, res)
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load open cases: %w", err)
+	}
+
+	rows, err = conn.Query(ctx, fmt.Sprintf(stepsSQL, db))
+	if err != nil {
+		return nil, fmt.Errorf("load open steps: %w", err)
+	}
+	for rows.Next() {
+		it := Item{Kind: KindStep, Legal: -1}
+		var limit int32
+		if err := rows.Scan(&it.CaseID, &it.Item, &it.Department, &it.Matter, &it.Responsible, &it.Start, &limit); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load open steps: %w", err)
+		}
+		it.Promised = int(limit)
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load open steps: %w", err)
+	}
+
+	rows, err = conn.Query(ctx, fmt.Sprintf(tasksSQL, db))
+	if err != nil {
+		return nil, fmt.Errorf("load open tasks: %w", err)
+	}
+	for rows.Next() {
+		it := Item{Kind: "task", Promised: -1, Legal: -1}
+		if err := rows.Scan(&it.CaseID, &it.Item, &it.Department, &it.Responsible, &it.Start, &it.Due); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("load open tasks: %w", err)
+		}
+		if it.Item != "" {
+			it.Kind = KindMilestone
+		}
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load open tasks: %w", err)
+	}
+	return items, nil
+}
+
+// pair matches suspensions with the resumptions that follow them, in time
+// order; a suspension with no later resumption is still open.
+func pair(susp, res []time.Time) []Interval {
+	if len(susp) == 0 {
+		return nil
+	}
+	sort.Slice(susp, func(i, j int) bool { return susp[i].Before(susp[j]) })
+	sort.Slice(res, func(i, j int) bool { return res[i].Before(res[j]) })
+	out := make([]Interval, 0, len(susp))
+	j := 0
+	for _, s := range susp {
+		// A suspension while already suspended changes nothing.
+		if n := len(out); n > 0 && (out[n-1].To.IsZero() || s.Before(out[n-1].To)) {
+			continue
+		}
+		for j < len(res) && res[j].Before(s) {
+			j++
+		}
+		iv := Interval{From: s}
+		if j < len(res) {
+			iv.To = res[j]
+			j++
+		}
+		out = append(out, iv)
+	}
+	return out
+}
