@@ -157,3 +157,50 @@ func EventRow(e *event.Stored) []any {
 		e.Step, int8(e.StepType), e.LimitDays, e.JointID, e.Rating, e.Resolved, due, e.Responsible,
 		e.Source, e.ReceivedAt, Version(e.ReceivedAt)}
 }
+
+// LightChange is one row of light_changes.
+type LightChange struct {
+	Kind, CaseID, Item, Department string
+	Light                          string // yellow, red or legal_overdue
+	Since, ObservedAt              time.Time
+	Calendar                       string
+}
+
+// WriteLightChanges inserts light changes; a repeated one collapses.
+func (w *Warehouse) WriteLightChanges(ctx context.Context, cs []LightChange) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	kind, caseID, item, dept, light, cal := make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs)), make([]string, len(cs))
+	since, observed := make([]int64, len(cs)), make([]int64, len(cs))
+	ver := make([]uint64, len(cs))
+	for i, c := range cs {
+		kind[i], caseID[i], item[i], dept[i], light[i], cal[i] = c.Kind, c.CaseID, c.Item, c.Department, c.Light, c.Calendar
+		since[i], observed[i], ver[i] = c.Since.Unix(), c.ObservedAt.Unix(), Version(c.ObservedAt)
+	}
+	return w.insertColumns(ctx, "light_changes", lightChangeColumns, []any{kind, caseID, item, dept, light, since, observed, cal, ver})
+}
+
+// LightChangeKeys lists the (kind, case, item, light) already recorded, so
+// that a restarted job records only what is new.
+func (w *Warehouse) LightChangeKeys(ctx context.Context) (map[string]bool, error) {
+	rows, err := w.conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT toString(kind), case_id, item, toString(light) FROM %s.light_changes", w.cfg.Database))
+	if err != nil {
+		return nil, fmt.Errorf("read light_changes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var k, c, i, l string
+		if err := rows.Scan(&k, &c, &i, &l); err != nil {
+			return nil, fmt.Errorf("read light_changes: %w", err)
+		}
+		out[LightKey(k, c, i, l)] = true
+	}
+	return out, rows.Err()
+}
+
+// LightKey identifies a light change.
+func LightKey(kind, caseID, item, light string) string {
+	return kind + "\x00" + caseID + "\x00" + item + "\x00" + light
+}

@@ -179,6 +179,19 @@ var rejectedColumns = []Column{
 	{"ver", "UInt64"}, // as in events: the first receipt of a resent bad line wins
 }
 
+// lightChangeColumns: one row per item and light level it reached.
+var lightChangeColumns = []Column{
+	{"kind", "Enum8('service' = 1, 'internal' = 2, 'scenario' = 3, 'ticket' = 4, 'task' = 5, 'step' = 6, 'milestone' = 7)"},
+	{"case_id", "String"},
+	{"item", "String"}, // step or milestone id; '' for the case
+	{"department", "String"},
+	{"light", "Enum8('yellow' = 2, 'red' = 3, 'legal_overdue' = 4)"},
+	{"since", "DateTime('{tz}')"},       // when the item crossed into the light, by the rules
+	{"observed_at", "DateTime('{tz}')"}, // when a lights run first saw it
+	{"calendar", "String"},              // calendar version the instant was computed with
+	{"ver", "UInt64"},                   // larger for an earlier observation
+}
+
 // Migrations is the schema history. Append; never edit an applied entry.
 var Migrations = []Migration{
 	{Version: 1, Name: "events and rejected_events", Tables: []Table{
@@ -199,6 +212,17 @@ var Migrations = []Migration{
 			PartitionBy: "toYYYYMM(received_at)",
 			OrderBy:     "(source, department, cityHash64(raw))",
 			ShardBy:     "cityHash64(raw)",
+		},
+	}},
+	{Version: 2, Name: "light_changes", Tables: []Table{
+		{
+			Name:        "light_changes",
+			Comment:     "when each open item turned yellow, red or legal-overdue (indicator E2.2); the earliest observation wins",
+			Columns:     lightChangeColumns,
+			Engine:      "ReplacingMergeTree(ver)",
+			PartitionBy: "toYYYYMM(since)",
+			OrderBy:     "(kind, case_id, item, light)",
+			ShardBy:     "cityHash64(case_id)",
 		},
 	}},
 }

@@ -65,3 +65,24 @@ ORDER BY (source, department, cityHash64(raw));
 
 CREATE TABLE IF NOT EXISTS effidx.rejected_events ON CLUSTER city AS effidx.rejected_events_local
 ENGINE = Distributed(city, effidx, rejected_events_local, cityHash64(raw));
+
+-- migration 2: light_changes
+-- when each open item turned yellow, red or legal-overdue (indicator E2.2); the earliest observation wins
+CREATE TABLE IF NOT EXISTS effidx.light_changes_local ON CLUSTER city
+(
+    kind Enum8('service' = 1, 'internal' = 2, 'scenario' = 3, 'ticket' = 4, 'task' = 5, 'step' = 6, 'milestone' = 7),
+    case_id String,
+    item String,
+    department String,
+    light Enum8('yellow' = 2, 'red' = 3, 'legal_overdue' = 4),
+    since DateTime('Asia/Shanghai'),
+    observed_at DateTime('Asia/Shanghai'),
+    calendar String,
+    ver UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/light_changes_local', '{replica}', ver)
+PARTITION BY toYYYYMM(since)
+ORDER BY (kind, case_id, item, light);
+
+CREATE TABLE IF NOT EXISTS effidx.light_changes ON CLUSTER city AS effidx.light_changes_local
+ENGINE = Distributed(city, effidx, light_changes_local, cityHash64(case_id));

@@ -59,3 +59,21 @@ CREATE TABLE IF NOT EXISTS effidx.rejected_events
 ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (source, department, cityHash64(raw));
+
+-- migration 2: light_changes
+-- when each open item turned yellow, red or legal-overdue (indicator E2.2); the earliest observation wins
+CREATE TABLE IF NOT EXISTS effidx.light_changes
+(
+    kind Enum8('service' = 1, 'internal' = 2, 'scenario' = 3, 'ticket' = 4, 'task' = 5, 'step' = 6, 'milestone' = 7),
+    case_id String,
+    item String,
+    department String,
+    light Enum8('yellow' = 2, 'red' = 3, 'legal_overdue' = 4),
+    since DateTime('Asia/Shanghai'),
+    observed_at DateTime('Asia/Shanghai'),
+    calendar String,
+    ver UInt64
+)
+ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(since)
+ORDER BY (kind, case_id, item, light);
