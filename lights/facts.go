@@ -26,14 +26,14 @@ type Interval struct{ From, To time.Time }
 type Item struct {
 	Kind        string // service, internal, scenario, ticket, task, step, milestone
 	CaseID      string
-	Item        string // step or milestone id; "" for the case itself
+	Sub         string // step or milestone id; "" for the case itself
 	Department  string // owning department; for steps the step's department
 	Matter      string
 	Responsible string
 	Start       time.Time // accepted, or step started
 	Promised    int       // working days; -1 when absent (steps: limit_days)
 	Legal       int       // working days; -1 when absent
-	Due         time.Time // calendar due date (tasks and milestones), else zero
+	DueDate     time.Time // calendar due date (tasks and milestones), else zero
 	Suspensions []Interval
 }
 
@@ -111,7 +111,7 @@ func Load(ctx context.Context, conn driver.Conn, db string) ([]Item, error) {
 	for rows.Next() {
 		it := Item{Kind: KindStep, Legal: -1}
 		var limit int32
-		if err := rows.Scan(&it.CaseID, &it.Item, &it.Department, &it.Matter, &it.Responsible, &it.Start, &limit); err != nil {
+		if err := rows.Scan(&it.CaseID, &it.Sub, &it.Department, &it.Matter, &it.Responsible, &it.Start, &limit); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load open steps: %w", err)
 		}
@@ -129,11 +129,11 @@ func Load(ctx context.Context, conn driver.Conn, db string) ([]Item, error) {
 	}
 	for rows.Next() {
 		it := Item{Kind: "task", Promised: -1, Legal: -1}
-		if err := rows.Scan(&it.CaseID, &it.Item, &it.Department, &it.Responsible, &it.Start, &it.Due); err != nil {
+		if err := rows.Scan(&it.CaseID, &it.Sub, &it.Department, &it.Responsible, &it.Start, &it.DueDate); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load open tasks: %w", err)
 		}
-		if it.Item != "" {
+		if it.Sub != "" {
 			it.Kind = KindMilestone
 		}
 		items = append(items, it)

@@ -62,7 +62,8 @@ func mk(id string, kind event.Kind, caseID string, typ event.Type, at time.Time,
 	return event.Stored{Event: e, ReceivedAt: at.Add(time.Minute), Source: "test"}
 }
 
-func TestLoadFindsEveryOpenItemWhateverTheArrivalOrder(t *testing.T) {
+func openWarehouse(t *testing.T) *warehouse.Warehouse {
+	t.Helper()
 	cfg := warehouse.DefaultConfig()
 	cfg.Addr, cfg.Database = chtest.Addr(t), chtest.Database(t)
 	ctx := context.Background()
@@ -70,10 +71,16 @@ func TestLoadFindsEveryOpenItemWhateverTheArrivalOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer wh.Close()
+	t.Cleanup(func() { wh.Close() })
 	if _, err := wh.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return wh
+}
+
+// scenario is a small city: open, completed, withdrawn and suspended cases,
+// steps, a task with milestones; given partly out of order.
+func scenario() []event.Stored {
 	svc, task := event.KindService, event.KindTask
 	accepted := func(promised, legal int32) func(*ev) {
 		return func(e *ev) { e.PromisedDays, e.LegalDays, e.Matter, e.Responsible = promised, legal, "M1", "张三" }
@@ -82,7 +89,7 @@ func TestLoadFindsEveryOpenItemWhateverTheArrivalOrder(t *testing.T) {
 	due := func(id string, d time.Time) func(*ev) {
 		return func(e *ev) { e.Step, e.Due = id, time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, time.UTC) }
 	}
-	evs := []event.Stored{
+	return []event.Stored{
 		// A: open, suspended twice, the second still open; completed events of
 		// other cases arrive first (out of order).
 		mk("b3", svc, "B", event.TypeCompleted, day(9, 16), "D02", nil),
@@ -109,6 +116,12 @@ func TestLoadFindsEveryOpenItemWhateverTheArrivalOrder(t *testing.T) {
 		mk("w2", svc, "W", event.TypeWithdrawn, day(6, 12), "D08", nil),
 		mk("r1", event.KindTicket, "R", event.TypeAccepted, day(6, 10), "D09", nil),
 	}
+}
+
+func TestLoadFindsEveryOpenItemWhateverTheArrivalOrder(t *testing.T) {
+	wh := openWarehouse(t)
+	ctx := context.Background()
+	evs := scenario()
 	// Everything twice, the second copy received later: nothing doubles.
 	resent := append([]event.Stored(nil), evs...)
 	for i := range resent {
@@ -125,9 +138,9 @@ func TestLoadFindsEveryOpenItemWhateverTheArrivalOrder(t *testing.T) {
 	}
 	var got []string
 	for _, it := range items {
-		s := fmt.Sprintf("%s %s/%s %s start=%s p=%d l=%d", it.Kind, it.CaseID, it.Item, it.Department, it.Start.In(cst).Format("01-02T15"), it.Promised, it.Legal)
-		if !it.Due.IsZero() {
-			s += " due=" + it.Due.Format("01-02")
+		s := fmt.Sprintf("%s %s/%s %s start=%s p=%d l=%d", it.Kind, it.CaseID, it.Sub, it.Department, it.Start.In(cst).Format("01-02T15"), it.Promised, it.Legal)
+		if !it.DueDate.IsZero() {
+			s += " due=" + it.DueDate.Format("01-02")
 		}
 		for _, iv := range it.Suspensions {
 			to := "open"

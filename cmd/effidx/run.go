@@ -38,6 +38,7 @@ func commands() map[string]command {
 			}},
 		"demo": {"embedded ClickHouse + 90 days of a simulated city through the real collector, then serve",
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdDemo(ctx, a, o, e) }},
+		"calendar": {"working-day rules from a shell: calendar due | workdays | is-workday (SPEC 4)", cmdCalendar},
 		"bench": {"measure: bench ingest",
 			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
 				return cmdBench(ctx, a, o, e)

@@ -1,0 +1,85 @@
+package lights
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// APIItem is one entry of GET /api/v1/lights.
+type APIItem struct {
+	CaseID       string     `json:"case_id"`
+	Kind         string     `json:"kind"`
+	Item         string     `json:"item,omitempty"`
+	Matter       string     `json:"matter,omitempty"`
+	Department   string     `json:"department"`
+	Responsible  string     `json:"responsible,omitempty"`
+	Due          *time.Time `json:"due,omitempty"`
+	LegalDue     *time.Time `json:"legal_due,omitempty"`
+	WorkdaysLeft int        `json:"workdays_left"` // negative: working days overdue
+	Light        string     `json:"light"`
+	LegalOverdue bool       `json:"legal_overdue"`
+	Provisional  bool       `json:"provisional,omitempty"`
+}
+
+// APIAnswer is the body of GET /api/v1/lights.
+type APIAnswer struct {
+	ComputedAt time.Time `json:"computed_at"`
+	Total      int       `json:"total"` // matching items; Items holds at most limit of them
+	Items      []APIItem `json:"items"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// ServeHTTP answers GET /api/v1/lights?department=&kind=&level=&limit=.
+// level is the least light shown: yellow means yellow and red.
+func (j *Job) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	dept, kind, level := q.Get("department"), q.Get("kind"), q.Get("level")
+	min := 0
+	if level != "" {
+		l, ok := rank[level]
+		if !ok {
+			http.Error(w, `level must be green, yellow or red`, http.StatusBadRequest)
+			return
+		}
+		min = l
+	}
+	limit := 1000
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100000 {
+			http.Error(w, "limit must be 1..100000", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	snap, at := j.Snapshot()
+	if at.IsZero() {
+		http.Error(w, "lights are not computed yet; retry in a minute", http.StatusServiceUnavailable)
+		return
+	}
+	ans := APIAnswer{ComputedAt: at, Items: []APIItem{}}
+	for i := range snap {
+		l := &snap[i]
+		if (dept != "" && l.Department != dept) || (kind != "" && l.Kind != kind) || rank[l.Light] < min {
+			continue
+		}
+		ans.Total++
+		if len(ans.Items) < limit {
+			ans.Items = append(ans.Items, APIItem{
+				CaseID: l.CaseID, Kind: l.Kind, Item: l.Sub, Matter: l.Matter, Department: l.Department,
+				Responsible: l.Responsible, Due: timePtr(l.Due), LegalDue: timePtr(l.LegalDue),
+				WorkdaysLeft: l.WorkdaysLeft, Light: l.Light, LegalOverdue: l.LegalOverdue, Provisional: l.Provisional,
+			})
+		}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(ans)
+}

@@ -1,0 +1,52 @@
+package lights
+
+import (
+	"time"
+
+	"effidx/rules"
+)
+
+// RulesJudge judges items by the working-day calendar and the light
+// thresholds of the rules package.
+type RulesJudge struct {
+	Calendar *rules.Calendar
+	Rules    rules.LightRules
+}
+
+// Version names the calendar and thresholds the verdicts were computed with.
+func (r RulesJudge) Version() string { return r.Calendar.Version() + "/" + r.Rules.Version }
+
+// Judge implements Judge. Tasks and milestones count calendar days against
+// their due date (WorkdaysLeft is then in calendar days); everything else
+// counts working days.
+func (r RulesJudge) Judge(it *Item, now time.Time) (Verdict, bool) {
+	switch it.Kind {
+	case "task", KindMilestone:
+		if it.DueDate.IsZero() {
+			return Verdict{}, false
+		}
+		y, m, d := it.DueDate.Date()
+		st := r.Calendar.TaskLight(r.Rules.Tasks, now, it.Start, rules.NewDate(y, m, d))
+		return Verdict{Light: string(st.Light), Due: st.Due, WorkdaysLeft: st.DaysLeft, YellowSince: st.YellowAt, RedSince: st.RedAt}, true
+	}
+	var susp []rules.Suspension
+	if len(it.Suspensions) > 0 {
+		susp = make([]rules.Suspension, len(it.Suspensions))
+		for i, s := range it.Suspensions {
+			susp[i] = rules.Suspension{From: s.From, To: s.To}
+		}
+	}
+	var st rules.Status
+	if it.Kind == KindStep {
+		st = r.Calendar.StepLight(r.Rules.Steps, now, it.Start, it.Promised, susp)
+	} else {
+		st = r.Calendar.CaseLight(r.Rules.Cases, now, it.Start, it.Promised, it.Legal, susp)
+	}
+	if st.Light == rules.None {
+		return Verdict{}, false
+	}
+	return Verdict{
+		Light: string(st.Light), LegalOverdue: st.LegalOverdue, Due: st.Due.Due, LegalDue: st.LegalDue.Due,
+		WorkdaysLeft: st.Left, YellowSince: st.YellowAt, RedSince: st.RedAt, Provisional: st.Provisional,
+	}, true
+}
