@@ -37,8 +37,11 @@ type Verdict struct {
 // Judge applies the time rules to an item. ok is false for items without
 // a clock (no limit), which have no light.
 type Judge interface {
+	// Begin is called once per run and fixes the calendar and rules its
+	// verdicts use; it returns their version. With an error and a version
+	// the run goes on with the last good calendar.
+	Begin() (version string, err error)
 	Judge(it *Item, now time.Time) (v Verdict, ok bool)
-	Version() string // calendar and rules version the verdicts depend on
 }
 
 // Config schedules the job.
@@ -123,6 +126,13 @@ func (j *Job) RunOnce(ctx context.Context) error {
 		}
 		j.known = known
 	}
+	version, err := j.judge.Begin()
+	if version == "" {
+		return fmt.Errorf("lights: no calendar: %w", err)
+	}
+	if err != nil {
+		j.log.Error("lights: calendar reload failed; using the previous calendar", "err", err)
+	}
 	items, err := Load(ctx, j.wh.Conn(), j.wh.Database())
 	if err != nil {
 		return err
@@ -133,7 +143,6 @@ func (j *Job) RunOnce(ctx context.Context) error {
 	open := map[gaugeKey]int{}
 	legal := map[gaugeKey]int{}
 	var changes []warehouse.LightChange
-	version := j.judge.Version()
 	for i := range items {
 		v, ok := j.judge.Judge(&items[i], now)
 		if !ok {

@@ -26,7 +26,8 @@ func newJob(t *testing.T, wh *warehouse.Warehouse, now time.Time) (*Job, *promet
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	j := NewJob(wh, RulesJudge{Calendar: cal, Rules: rules.DefaultLightRules()}, reg, slog.New(slog.DiscardHandler))
+	judge := &RulesJudge{Calendar: func() (*rules.Calendar, error) { return cal, nil }, Rules: rules.DefaultLightRules()}
+	j := NewJob(wh, judge, reg, slog.New(slog.DiscardHandler))
 	j.now = func() time.Time { return now }
 	return j, reg
 }

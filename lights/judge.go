@@ -9,24 +9,38 @@ import (
 // RulesJudge judges items by the working-day calendar and the light
 // thresholds of the rules package.
 type RulesJudge struct {
-	Calendar *rules.Calendar
+	Calendar func() (*rules.Calendar, error) // the current calendar (rules.Loader.Current)
 	Rules    rules.LightRules
+	cal      *rules.Calendar
 }
 
-// Version names the calendar and thresholds the verdicts were computed with.
-func (r RulesJudge) Version() string { return r.Calendar.Version() + "/" + r.Rules.Version }
+// Begin fixes the calendar for a run: a calendar reloaded with next year's
+// data recomputes every provisional deadline at the next run.
+func (r *RulesJudge) Begin() (string, error) {
+	cal, err := r.Calendar()
+	if cal == nil {
+		return "", err
+	}
+	if err != nil {
+		// Keep judging with the last good calendar; the error is logged.
+		r.cal = cal
+		return cal.Version() + "/" + r.Rules.Version, err
+	}
+	r.cal = cal
+	return cal.Version() + "/" + r.Rules.Version, nil
+}
 
 // Judge implements Judge. Tasks and milestones count calendar days against
 // their due date (WorkdaysLeft is then in calendar days); everything else
 // counts working days.
-func (r RulesJudge) Judge(it *Item, now time.Time) (Verdict, bool) {
+func (r *RulesJudge) Judge(it *Item, now time.Time) (Verdict, bool) {
 	switch it.Kind {
 	case "task", KindMilestone:
 		if it.DueDate.IsZero() {
 			return Verdict{}, false
 		}
 		y, m, d := it.DueDate.Date()
-		st := r.Calendar.TaskLight(r.Rules.Tasks, now, it.Start, rules.NewDate(y, m, d))
+		st := r.cal.TaskLight(r.Rules.Tasks, now, it.Start, rules.NewDate(y, m, d))
 		return Verdict{Light: string(st.Light), Due: st.Due, WorkdaysLeft: st.DaysLeft, YellowSince: st.YellowAt, RedSince: st.RedAt}, true
 	}
 	var susp []rules.Suspension
@@ -38,9 +52,9 @@ func (r RulesJudge) Judge(it *Item, now time.Time) (Verdict, bool) {
 	}
 	var st rules.Status
 	if it.Kind == KindStep {
-		st = r.Calendar.StepLight(r.Rules.Steps, now, it.Start, it.Promised, susp)
+		st = r.cal.StepLight(r.Rules.Steps, now, it.Start, it.Promised, susp)
 	} else {
-		st = r.Calendar.CaseLight(r.Rules.Cases, now, it.Start, it.Promised, it.Legal, susp)
+		st = r.cal.CaseLight(r.Rules.Cases, now, it.Start, it.Promised, it.Legal, susp)
 	}
 	if st.Light == rules.None {
 		return Verdict{}, false

@@ -14,6 +14,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"effidx/collector"
+	"effidx/lights"
+	"effidx/rules"
 	"effidx/warehouse"
 )
 
@@ -28,6 +30,8 @@ type Config struct {
 	LogLevel   string           `yaml:"log_level"`
 	ClickHouse warehouse.Config `yaml:"clickhouse"`
 	Collector  collector.Config `yaml:"collector"`
+	Rules      rules.Config     `yaml:"rules"`
+	Lights     lights.Config    `yaml:"lights"`
 }
 
 func defaultConfig() Config {
@@ -38,6 +42,7 @@ func defaultConfig() Config {
 		LogLevel:   "info",
 		ClickHouse: warehouse.DefaultConfig(),
 		Collector:  collector.DefaultConfig(),
+		Lights:     lights.DefaultConfig(),
 	}
 }
 
@@ -157,6 +162,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Collector.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Rules.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Lights.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -119,6 +119,16 @@ func (p *proc) terminate() {
 	}
 }
 
+type lightsAnswer struct {
+	Total int `json:"total"`
+	Items []struct {
+		CaseID       string `json:"case_id"`
+		Department   string `json:"department"`
+		Light        string `json:"light"`
+		WorkdaysLeft int    `json:"workdays_left"`
+	} `json:"items"`
+}
+
 type answer struct {
 	code     int
 	resp     ingestAnswer
@@ -188,7 +198,9 @@ func TestSimulatedCityRoundTripsAndResendingChangesNothing(t *testing.T) {
 	addr, db := chtest.Addr(t), chtest.Database(t)
 	conn := chtest.Conn(t, db)
 	dataDir := t.TempDir()
-	args := []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--clickhouse-addr", addr, "--clickhouse-database", db}
+	cfgFile := filepath.Join(t.TempDir(), "effidx.yaml")
+	os.WriteFile(cfgFile, []byte("lights:\n  schedule: \"@every 1s\"\n"), 0o644)
+	args := []string{"serve", "--config", cfgFile, "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--clickhouse-addr", addr, "--clickhouse-database", db}
 	p := startEffidx(t, nil, args...)
 
 	cfg := simulate.DefaultConfig()
@@ -237,6 +249,22 @@ func TestSimulatedCityRoundTripsAndResendingChangesNothing(t *testing.T) {
 		t.Fatalf("rejected_events holds %d rows for %d malformed lines", n, malformed)
 	}
 	rejectedBefore := countRows(t, conn, "SELECT count() FROM "+db+".rejected_events FINAL")
+
+	// The lights job (every second here) sees the simulated city's open
+	// cases: the window ended in September, so the ones with a limit are red.
+	var lit lightsAnswer
+	waitFor(t, 30*time.Second, "lights of the open cases", func() (bool, string) {
+		code, body := get(t, p.url+"/api/v1/lights?level=red&limit=5")
+		lit = lightsAnswer{}
+		_ = json.Unmarshal([]byte(body), &lit)
+		return code == 200 && lit.Total > 0, fmt.Sprintf("%d %s", code, body)
+	})
+	if lit.Items[0].Light != "red" || lit.Items[0].WorkdaysLeft >= 0 || lit.Items[0].Department == "" {
+		t.Fatalf("first red item: %+v", lit.Items[0])
+	}
+	if _, metrics := get(t, p.url+"/metrics"); !strings.Contains(metrics, `effidx_open_items{department="`) || !strings.Contains(metrics, "effidx_calendar_covered_until_year 2026") {
+		t.Fatalf("/metrics lacks the lights gauges")
+	}
 
 	// The same process sees the resend as duplicates; a restarted one has
 	// forgotten them, and ClickHouse collapses them instead.

@@ -17,6 +17,8 @@ import (
 
 	"effidx/collector"
 	"effidx/collector/spool"
+	"effidx/lights"
+	"effidx/rules"
 	"effidx/warehouse"
 )
 
@@ -61,6 +63,7 @@ type server struct {
 	spool  *spool.Spool
 	col    *collector.Collector
 	writer *collector.Writer
+	lights *lights.Job
 	http   *http.Server
 	ln     net.Listener
 }
@@ -83,8 +86,32 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 	s.col = collector.New(cfg.Collector, sp, m, log)
 	s.writer = collector.NewWriter(cfg.Collector, sp, wh, m, log)
 
+	loc, err := rules.LoadLocation(cfg.Timezone)
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	calendars, err := rules.NewLoader(cfg.Rules, loc, log)
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("load calendar: %w", err)
+	}
+	lightRules, err := cfg.Rules.LightRules()
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("load light rules: %w", err)
+	}
+	s.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "effidx_calendar_covered_until_year", Help: "Last year with holiday data; deadlines beyond it are provisional (weekends only).",
+	}, func() float64 {
+		cal, _ := calendars.Current()
+		return float64(cal.CoveredUntil())
+	}))
+	s.lights = lights.NewJob(wh, &lights.RulesJudge{Calendar: calendars.Current, Rules: lightRules}, s.reg, log)
+
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/events", m.Instrument("/api/v1/events", s.col))
+	mux.Handle("GET /api/v1/lights", m.Instrument("/api/v1/lights", s.lights))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.Handle("GET /healthz", m.Instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -125,6 +152,11 @@ func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
 // requests and finish in-flight ones, drain the spool into ClickHouse,
 // close the spool.
 func (s *server) run(ctx context.Context) error {
+	jobs, stopJobs := context.WithCancel(context.Background())
+	defer stopJobs()
+	if err := s.lights.Start(jobs, s.cfg.Lights); err != nil {
+		return err
+	}
 	wctx, stopWriter := context.WithCancel(context.Background())
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- s.writer.Run(wctx, 15*time.Second) }()
@@ -145,6 +177,7 @@ func (s *server) run(ctx context.Context) error {
 	if err := s.http.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.log.Warn("http shutdown", "err", err)
 	}
+	stopJobs()
 	stopWriter()
 	if err := <-writerDone; err != nil && runErr == nil {
 		runErr = err
