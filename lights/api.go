@@ -41,15 +41,15 @@ func timePtr(t time.Time) *time.Time {
 // level is the least light shown: yellow means yellow and red.
 func (j *Job) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	dept, kind, level := q.Get("department"), q.Get("kind"), q.Get("level")
-	min := 0
-	if level != "" {
-		l, ok := rank[level]
-		if !ok {
-			http.Error(w, `level must be green, yellow or red`, http.StatusBadRequest)
-			return
-		}
-		min = l
+	dept, kind, lvl := q.Get("department"), q.Get("kind"), q.Get("level")
+	var min int8
+	switch lvl {
+	case "", Green:
+	case Yellow, Red:
+		min = level(lvl)
+	default:
+		http.Error(w, "level must be green, yellow or red", http.StatusBadRequest)
+		return
 	}
 	limit := 1000
 	if s := q.Get("limit"); s != "" {
@@ -60,16 +60,10 @@ func (j *Job) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	snap, at := j.Snapshot()
-	if at.IsZero() {
-		http.Error(w, "lights are not computed yet; retry in a minute", http.StatusServiceUnavailable)
-		return
-	}
-	ans := APIAnswer{ComputedAt: at, Items: []APIItem{}}
-	for i := range snap {
-		l := &snap[i]
-		if (dept != "" && l.Department != dept) || (kind != "" && l.Kind != kind) || rank[l.Light] < min {
-			continue
+	ans := APIAnswer{Items: []APIItem{}}
+	at := j.each(func(l *Lit) bool {
+		if (dept != "" && l.Department != dept) || (kind != "" && l.Kind != kind) || l.level < min {
+			return true
 		}
 		ans.Total++
 		if len(ans.Items) < limit {
@@ -79,7 +73,13 @@ func (j *Job) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				WorkdaysLeft: l.WorkdaysLeft, Light: l.Light, LegalOverdue: l.LegalOverdue, Provisional: l.Provisional,
 			})
 		}
+		return true
+	})
+	if at.IsZero() {
+		http.Error(w, "lights are not computed yet; retry in a minute", http.StatusServiceUnavailable)
+		return
 	}
+	ans.ComputedAt = at
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(ans)
 }

@@ -183,24 +183,22 @@ func (w *Warehouse) WriteLightChanges(ctx context.Context, cs []LightChange) err
 
 // LightChangeKeys lists the (kind, case, item, light) already recorded, so
 // that a restarted job records only what is new.
-func (w *Warehouse) LightChangeKeys(ctx context.Context) (map[string]bool, error) {
+func (w *Warehouse) LightChangeKeys(ctx context.Context) ([]LightKey, error) {
 	rows, err := w.conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT toString(kind), case_id, item, toString(light) FROM %s.light_changes", w.cfg.Database))
 	if err != nil {
 		return nil, fmt.Errorf("read light_changes: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	var out []LightKey
 	for rows.Next() {
-		var k, c, i, l string
-		if err := rows.Scan(&k, &c, &i, &l); err != nil {
+		var k LightKey
+		if err := rows.Scan(&k.Kind, &k.CaseID, &k.Item, &k.Light); err != nil {
 			return nil, fmt.Errorf("read light_changes: %w", err)
 		}
-		out[LightKey(k, c, i, l)] = true
+		out = append(out, k)
 	}
 	return out, rows.Err()
 }
 
 // LightKey identifies a light change.
-func LightKey(kind, caseID, item, light string) string {
-	return kind + "\x00" + caseID + "\x00" + item + "\x00" + light
-}
+type LightKey struct{ Kind, CaseID, Item, Light string }

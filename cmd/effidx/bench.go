@@ -23,8 +23,11 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "lights" {
+		return benchLights(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return usageError{errors.New("bench: want `effidx bench ingest` (compute, lights and dashboard come with their issues)")}
+		return usageError{errors.New("bench: want `effidx bench ingest` or `effidx bench lights` (compute and dashboard come with their issues)")}
 	}
 	fs := newFlagSet("bench ingest", stderr, "bench ingest [flags]: end-to-end ingest throughput against bare clickhouse-go inserts")
 	events := fs.Int("events", 1_000_000, "events to post")
