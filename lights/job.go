@@ -108,10 +108,10 @@ func NewJob(wh *warehouse.Warehouse, judge Judge, reg prometheus.Registerer, log
 			Name: "effidx_legal_overdue_items", Help: "Open items past their statutory deadline, by department and kind.",
 		}, []string{"department", "kind"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "effidx_job_last_success_timestamp_seconds", Help: "When the job last succeeded.", ConstLabels: prometheus.Labels{"job": "lights"},
+			Name: "effidx_job_last_success_timestamp_seconds", Help: "When the job last succeeded.", ConstLabels: prometheus.Labels{"job_name": "lights"},
 		}),
 		duration: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "effidx_job_duration_seconds", Help: "Duration of the job's last run.", ConstLabels: prometheus.Labels{"job": "lights"},
+			Name: "effidx_job_duration_seconds", Help: "Duration of the job's last run.", ConstLabels: prometheus.Labels{"job_name": "lights"},
 		}),
 		items: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "effidx_lights_items", Help: "Open items with a clock in the last lights run.",
