@@ -83,9 +83,30 @@ HAVING countIf(type IN ('accepted', 'milestone_due')) > 0
 // Load reads every open item from the events table of database db.
 func Load(ctx context.Context, conn driver.Conn, db string) ([]Item, error) {
 	var items []Item
+	err := Stream(ctx, conn, db, 10000, func(chunk []Item) error {
+		items = append(items, chunk...)
+		return nil
+	})
+	return items, err
+}
+
+// Stream reads every open item and hands them to f in chunks of up to size
+// items as they arrive, so that judging overlaps reading. f owns each
+// chunk.
+func Stream(ctx context.Context, conn driver.Conn, db string, size int, f func([]Item) error) error {
+	chunk := make([]Item, 0, size)
+	emit := func(it Item) error {
+		chunk = append(chunk, it)
+		if len(chunk) < size {
+			return nil
+		}
+		err := f(chunk)
+		chunk = make([]Item, 0, size)
+		return err
+	}
 	rows, err := conn.Query(ctx, fmt.Sprintf(casesSQL, db))
 	if err != nil {
-		return nil, fmt.Errorf("load open cases: %w", err)
+		return fmt.Errorf("load open cases: %w", err)
 	}
 	for rows.Next() {
 		var it Item
@@ -93,56 +114,68 @@ func Load(ctx context.Context, conn driver.Conn, db string) ([]Item, error) {
 		var susp, res []time.Time
 		if err := rows.Scan(&it.Kind, &it.CaseID, &it.Department, &it.Matter, &it.Responsible, &it.Start, &promised, &legal, &susp, &res); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("load open cases: %w", err)
+			return fmt.Errorf("load open cases: %w", err)
 		}
 		it.Promised, it.Legal = int(promised), int(legal)
 		it.Suspensions = pair(susp, res)
-		items = append(items, it)
+		if err := emit(it); err != nil {
+			rows.Close()
+			return err
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load open cases: %w", err)
+		return fmt.Errorf("load open cases: %w", err)
 	}
 
 	rows, err = conn.Query(ctx, fmt.Sprintf(stepsSQL, db))
 	if err != nil {
-		return nil, fmt.Errorf("load open steps: %w", err)
+		return fmt.Errorf("load open steps: %w", err)
 	}
 	for rows.Next() {
 		it := Item{Kind: KindStep, Legal: -1}
 		var limit int32
 		if err := rows.Scan(&it.CaseID, &it.Sub, &it.Department, &it.Matter, &it.Responsible, &it.Start, &limit); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("load open steps: %w", err)
+			return fmt.Errorf("load open steps: %w", err)
 		}
 		it.Promised = int(limit)
-		items = append(items, it)
+		if err := emit(it); err != nil {
+			rows.Close()
+			return err
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load open steps: %w", err)
+		return fmt.Errorf("load open steps: %w", err)
 	}
 
 	rows, err = conn.Query(ctx, fmt.Sprintf(tasksSQL, db))
 	if err != nil {
-		return nil, fmt.Errorf("load open tasks: %w", err)
+		return fmt.Errorf("load open tasks: %w", err)
 	}
 	for rows.Next() {
 		it := Item{Kind: "task", Promised: -1, Legal: -1}
 		if err := rows.Scan(&it.CaseID, &it.Sub, &it.Department, &it.Responsible, &it.Start, &it.DueDate); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("load open tasks: %w", err)
+			return fmt.Errorf("load open tasks: %w", err)
 		}
 		if it.Sub != "" {
 			it.Kind = KindMilestone
 		}
-		items = append(items, it)
+		if err := emit(it); err != nil {
+			rows.Close()
+			return err
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load open tasks: %w", err)
+		return fmt.Errorf("load open tasks: %w", err)
 	}
-	return items, nil
+	if len(chunk) > 0 {
+		return f(chunk)
+	}
+	return nil
 }
 
 // pair matches suspensions with the resumptions that follow them, in time

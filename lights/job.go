@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -78,13 +79,14 @@ type Job struct {
 	now     func() time.Time
 	metrics *jobMetrics
 
-	running  sync.Mutex
-	mu       sync.RWMutex
-	snapshot []Lit
-	order    []int32 // snapshot indexes, worst first
-	taken    time.Time
-	known    map[uint64]struct{} // hashes of the light changes already recorded
-	seed     maphash.Seed
+	running    sync.Mutex
+	mu         sync.RWMutex
+	snapshot   []Lit
+	order      []int32 // snapshot indexes, worst first
+	taken      time.Time
+	known      map[uint64]struct{} // hashes of the light changes already recorded
+	seed       maphash.Seed
+	lastLoaded int // items of the previous run, to size the next
 }
 
 type jobMetrics struct {
@@ -142,55 +144,55 @@ func (j *Job) RunOnce(ctx context.Context) error {
 	if err != nil {
 		j.log.Error("lights: calendar reload failed; using the previous calendar", "err", err)
 	}
-	items, err := Load(ctx, j.wh.Conn(), j.wh.Database())
-	if err != nil {
+	// Read everything first, in chunks (no reallocation of a million-item
+	// slice), then judge the chunks on every core. Judging while reading
+	// was slower: it takes the CPU ClickHouse needs to finish the query.
+	var all [][]Item
+	if err := Stream(ctx, j.wh.Conn(), j.wh.Database(), 10000, func(c []Item) error {
+		all = append(all, c)
+		return nil
+	}); err != nil {
 		return err
 	}
-	loaded := time.Since(start)
+	read := time.Since(start)
 	now := j.now()
-	lit := make([]Lit, 0, len(items))
-	type gaugeKey struct {
-		dept, kind string
-		level      int8
+	chunks := make(chan []Item, len(all))
+	for _, c := range all {
+		chunks <- c
 	}
-	open := map[gaugeKey]int{}
-	legal := map[gaugeKey]int{}
-	var changes []warehouse.LightChange
-	for i := range items {
-		v, ok := j.judge.Judge(&items[i], now)
-		if !ok {
-			continue
-		}
-		it := &items[i]
-		v.level = level(v.Light)
-		lit = append(lit, Lit{Item: it, Verdict: v})
-		open[gaugeKey{it.Department, it.Kind, v.level}]++
-		if v.LegalOverdue {
-			legal[gaugeKey{it.Department, it.Kind, 0}]++
-		}
-		if v.level == 0 && !v.LegalOverdue {
-			continue
-		}
-		for _, c := range [...]struct {
-			light string
-			since time.Time
-			on    bool
-		}{{Yellow, v.YellowSince, v.level >= 1}, {Red, v.RedSince, v.level == 2}, {"legal_overdue", v.LegalDue, v.LegalOverdue}} {
-			if !c.on {
-				continue
-			}
-			if _, ok := j.known[j.hash(warehouse.LightKey{Kind: it.Kind, CaseID: it.CaseID, Item: it.Sub, Light: c.light})]; ok {
-				continue
-			}
-			since := c.since
-			if since.IsZero() {
-				since = now
-			}
-			changes = append(changes, warehouse.LightChange{Kind: it.Kind, CaseID: it.CaseID, Item: it.Sub, Department: it.Department,
-				Light: c.light, Since: since, ObservedAt: now, Calendar: version})
-		}
+	close(chunks)
+	total := 0
+	for _, c := range all {
+		total += len(c)
 	}
-	judged := time.Since(start)
+	parts := make([]judged, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for p := range parts {
+		parts[p] = judged{lit: make([]Lit, 0, total/len(parts)+10000), open: map[gaugeKey]int{}, legal: map[gaugeKey]int{}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range chunks {
+				j.judgeAll(&parts[p], c, now, version)
+			}
+		}()
+	}
+	wg.Wait()
+	loaded := time.Since(start)
+	lit := make([]Lit, 0, total)
+	open, legal, changes := parts[0].open, parts[0].legal, parts[0].changes
+	lit = append(lit, parts[0].lit...)
+	for _, p := range parts[1:] {
+		lit = append(lit, p.lit...)
+		for k, n := range p.open {
+			open[k] += n
+		}
+		for k, n := range p.legal {
+			legal[k] += n
+		}
+		changes = append(changes, p.changes...)
+	}
+	judgedIn := time.Since(start)
 	if err := j.wh.WriteLightChanges(ctx, changes); err != nil {
 		return err
 	}
@@ -214,7 +216,7 @@ func (j *Job) RunOnce(ctx context.Context) error {
 	j.metrics.duration.Set(took.Seconds())
 	j.metrics.lastSuccess.SetToCurrentTime()
 	j.log.Debug("lights computed", "items", len(lit), "changes", len(changes), "took", took,
-		"load", loaded, "judge", judged-loaded)
+		"read", read, "judge", loaded-read, "merge", judgedIn-loaded)
 	return nil
 }
 
@@ -244,6 +246,57 @@ func level(light string) int8 {
 		return 1
 	}
 	return 0
+}
+
+type gaugeKey struct {
+	dept, kind string
+	level      int8
+}
+
+// judged is what judging a share of the items gives.
+type judged struct {
+	lit         []Lit
+	open, legal map[gaugeKey]int
+	changes     []warehouse.LightChange
+}
+
+// judgeAll judges items into out; it only reads the job's state, so
+// chunks are judged concurrently, each worker with its own out.
+func (j *Job) judgeAll(out *judged, items []Item, now time.Time, version string) {
+	for i := range items {
+		it := &items[i]
+		v, ok := j.judge.Judge(it, now)
+		if !ok {
+			continue
+		}
+		v.level = level(v.Light)
+		out.lit = append(out.lit, Lit{Item: it, Verdict: v})
+		out.open[gaugeKey{it.Department, it.Kind, v.level}]++
+		if v.LegalOverdue {
+			out.legal[gaugeKey{it.Department, it.Kind, 0}]++
+		}
+		if v.level == 0 && !v.LegalOverdue {
+			continue
+		}
+		for _, c := range [...]struct {
+			light string
+			since time.Time
+			on    bool
+		}{{Yellow, v.YellowSince, v.level >= 1}, {Red, v.RedSince, v.level == 2}, {"legal_overdue", v.LegalDue, v.LegalOverdue}} {
+			if !c.on {
+				continue
+			}
+			if _, ok := j.known[j.hash(warehouse.LightKey{Kind: it.Kind, CaseID: it.CaseID, Item: it.Sub, Light: c.light})]; ok {
+				continue
+			}
+			since := c.since
+			if since.IsZero() {
+				since = now
+			}
+			out.changes = append(out.changes, warehouse.LightChange{Kind: it.Kind, CaseID: it.CaseID, Item: it.Sub, Department: it.Department,
+				Light: c.light, Since: since, ObservedAt: now, Calendar: version})
+		}
+	}
 }
 
 // sortOrder lists lit worst first: red, then yellow, then green; within a
