@@ -90,8 +90,7 @@ type Job struct {
 }
 
 type jobMetrics struct {
-	open        *prometheus.GaugeVec
-	legal       *prometheus.GaugeVec
+	counts      *counts
 	lastSuccess prometheus.Gauge
 	duration    prometheus.Gauge
 	items       prometheus.Gauge
@@ -103,12 +102,12 @@ func NewJob(wh *warehouse.Warehouse, judge Judge, reg prometheus.Registerer, log
 		log = slog.Default()
 	}
 	m := &jobMetrics{
-		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "effidx_open_items", Help: "Open cases, steps, tickets, tasks and milestones by department, kind and light.",
-		}, []string{"department", "kind", "light"}),
-		legal: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "effidx_legal_overdue_items", Help: "Open items past their statutory deadline, by department and kind.",
-		}, []string{"department", "kind"}),
+		counts: &counts{
+			openDesc: prometheus.NewDesc("effidx_open_items", "Open cases, steps, tickets, tasks and milestones by department, kind and light.",
+				[]string{"department", "kind", "light"}, nil),
+			legalDesc: prometheus.NewDesc("effidx_legal_overdue_items", "Open items past their statutory deadline, by department and kind.",
+				[]string{"department", "kind"}, nil),
+		},
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "effidx_job_last_success_timestamp_seconds", Help: "When the job last succeeded.", ConstLabels: prometheus.Labels{"job_name": "lights"},
 		}),
@@ -119,7 +118,7 @@ func NewJob(wh *warehouse.Warehouse, judge Judge, reg prometheus.Registerer, log
 			Name: "effidx_lights_items", Help: "Open items with a clock in the last lights run.",
 		}),
 	}
-	reg.MustRegister(m.open, m.legal, m.lastSuccess, m.duration, m.items)
+	reg.MustRegister(m.counts, m.lastSuccess, m.duration, m.items)
 	return &Job{wh: wh, judge: judge, log: log, now: time.Now, metrics: m}
 }
 
@@ -200,14 +199,7 @@ func (j *Job) RunOnce(ctx context.Context) error {
 		j.known[j.hash(warehouse.LightKey{Kind: c.Kind, CaseID: c.CaseID, Item: c.Item, Light: c.Light})] = struct{}{}
 	}
 	order := sortOrder(lit)
-	j.metrics.open.Reset()
-	for k, n := range open {
-		j.metrics.open.WithLabelValues(k.dept, k.kind, levels[k.level]).Set(float64(n))
-	}
-	j.metrics.legal.Reset()
-	for k, n := range legal {
-		j.metrics.legal.WithLabelValues(k.dept, k.kind).Set(float64(n))
-	}
+	j.metrics.counts.set(open, legal)
 	j.mu.Lock()
 	j.snapshot, j.order, j.taken = lit, order, now
 	j.mu.Unlock()
@@ -251,6 +243,40 @@ func level(light string) int8 {
 type gaugeKey struct {
 	dept, kind string
 	level      int8
+}
+
+// counts exports the last run's counts. Swapping whole maps under a lock,
+// instead of resetting and refilling gauge vectors, means a scrape never
+// sees a half-updated set (a red series missing for one scrape would
+// resolve its alert).
+type counts struct {
+	openDesc, legalDesc *prometheus.Desc
+	mu                  sync.RWMutex
+	open, legal         map[gaugeKey]int
+}
+
+func (c *counts) set(open, legal map[gaugeKey]int) {
+	c.mu.Lock()
+	c.open, c.legal = open, legal
+	c.mu.Unlock()
+}
+
+// Describe implements prometheus.Collector.
+func (c *counts) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.openDesc
+	ch <- c.legalDesc
+}
+
+// Collect implements prometheus.Collector.
+func (c *counts) Collect(ch chan<- prometheus.Metric) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for k, n := range c.open {
+		ch <- prometheus.MustNewConstMetric(c.openDesc, prometheus.GaugeValue, float64(n), k.dept, k.kind, levels[k.level])
+	}
+	for k, n := range c.legal {
+		ch <- prometheus.MustNewConstMetric(c.legalDesc, prometheus.GaugeValue, float64(n), k.dept, k.kind)
+	}
 }
 
 // judged is what judging a share of the items gives.

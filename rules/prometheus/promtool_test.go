@@ -7,11 +7,7 @@
 package prometheus_test
 
 import (
-	"bytes"
-	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -19,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"effidx/rules/prometheus/promstack"
 )
 
 const (
@@ -33,38 +31,9 @@ const (
 // in one of them.
 var ruleTestFiles = []string{"effidx.rules.test.yml", "effidx.calendar.test.yml"}
 
-// debianPackage names the Debian package that ships each binary.
-var debianPackage = map[string]string{
-	"promtool":                "prometheus",
-	"prometheus":              "prometheus",
-	"amtool":                  "prometheus-alertmanager",
-	"prometheus-alertmanager": "prometheus-alertmanager",
-}
-
-// tool returns the path of a Prometheus binary or fails the test.
-func tool(t testing.TB, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: run `make test` (installs Debian's %s)", name, debianPackage[name])
-	}
-	return path
-}
-
-// run runs a tool and fails the test with its output if it exits non-zero.
-// It returns stdout.
-func run(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, tool(t, name), args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %s: %v\n--- stdout\n%s\n--- stderr\n%s", name, strings.Join(args, " "), err, stdout.String(), stderr.String())
-	}
-	return stdout.String()
-}
+// run runs a tool (failing the test when it is missing or exits non-zero)
+// and returns its stdout.
+func run(t testing.TB, name string, args ...string) string { return promstack.Run(t, name, args...) }
 
 func TestAlertRulesPassPromtoolCheck(t *testing.T) {
 	out := run(t, "promtool", "check", "rules", rulesFile)
@@ -245,13 +214,4 @@ func TestEveryAlertIsUnitTestedFiringAndNotFiring(t *testing.T) {
 		}
 	}
 	t.Logf("%d alerts, each tested firing and not firing: %s", len(names), strings.Join(names, ", "))
-}
-
-func abs(t testing.TB, path string) string {
-	t.Helper()
-	p, err := filepath.Abs(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
