@@ -32,6 +32,7 @@ func TestPairMatchesSuspensionsWithTheirResumptions(t *testing.T) {
 		{"two closed, given out of order", []time.Time{day(20, 9), day(8, 9)}, []time.Time{day(22, 9), day(12, 9)}, "[8-12 20-22]"},
 		{"a resumption without a suspension is ignored", []time.Time{day(8, 9)}, []time.Time{day(5, 9), day(12, 9)}, "[8-12]"},
 		{"a second suspension inside the first changes nothing", []time.Time{day(8, 9), day(9, 9)}, []time.Time{day(12, 9)}, "[8-12]"},
+		{"a resent suspension and resumption count once", []time.Time{day(8, 9), day(8, 9)}, []time.Time{day(12, 9), day(12, 9)}, "[8-12]"},
 		{"closed then open", []time.Time{day(8, 9), day(14, 9)}, []time.Time{day(12, 9)}, "[8-12 14-open]"},
 	}
 	for _, tt := range tests {
