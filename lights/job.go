@@ -122,8 +122,14 @@ func NewJob(wh *warehouse.Warehouse, judge Judge, reg prometheus.Registerer, log
 	return &Job{wh: wh, judge: judge, log: log, now: time.Now, metrics: m}
 }
 
-// RunOnce computes every light now.
+// RunOnce computes every light now, after any run in progress.
 func (j *Job) RunOnce(ctx context.Context) error {
+	j.running.Lock()
+	defer j.running.Unlock()
+	return j.runOnce(ctx)
+}
+
+func (j *Job) runOnce(ctx context.Context) error {
 	start := time.Now()
 	if j.known == nil {
 		keys, err := j.wh.LightChangeKeys(ctx)
@@ -372,6 +378,22 @@ func (j *Job) Snapshot() ([]Lit, time.Time) {
 	return out, taken
 }
 
+// Counts is how many items of the last run have each light.
+func (j *Job) Counts() (green, yellow, red int) {
+	j.each(func(l *Lit) bool {
+		switch l.level {
+		case 2:
+			red++
+		case 1:
+			yellow++
+		default:
+			green++
+		}
+		return true
+	})
+	return green, yellow, red
+}
+
 // each calls f for the items of the last run, worst first, until f
 // returns false.
 func (j *Job) each(f func(*Lit) bool) time.Time {
@@ -396,7 +418,7 @@ func (j *Job) Start(ctx context.Context, cfg Config) error {
 			return
 		}
 		defer j.running.Unlock()
-		if err := j.RunOnce(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := j.runOnce(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			j.log.Error("lights job failed", "err", err)
 		}
 	}

@@ -64,6 +64,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	fmt.Fprintf(stdout, "effidx demo: %d events sent (%d malformed) in %.1fs (%.0f events/s): accepted %d, rejected %d, in ClickHouse %d\n",
 		st.Events, st.Malformed, took.Seconds(), float64(st.Events)/took.Seconds(), p.accepted.Load(), p.rejected.Load(), stored)
+	if err := s.lights.RunOnce(ctx); err != nil {
+		log.Warn("lights", "err", err)
+	} else {
+		g, y, r := s.lights.Counts()
+		fmt.Fprintf(stdout, "effidx demo: lights of the open items: %d red, %d yellow, %d green (%s/api/v1/lights?level=red)\n", r, y, g, s.URL())
+	}
 	if *exit {
 		stopServer()
 		return <-served

@@ -557,3 +557,29 @@ func TestServeExposesHealthMetricsAndDrainsOnSIGTERM(t *testing.T) {
 		t.Fatalf("after a graceful shutdown rejected_events holds %d rows, want 1", n)
 	}
 }
+
+func TestDemoLoadsTheCityOnAnEmbeddedClickHouseAndReportsLights(t *testing.T) {
+	var out, errOut bytes.Buffer
+	args := []string{"demo", "--exit", "--days", "3", "--cases-per-day", "100", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}
+	if err := Run(t.Context(), args, nil, &out, &errOut); err != nil {
+		t.Fatalf("demo: %v\n%s", err, errOut.String())
+	}
+	var sent, malformed, accepted, rejected, stored int
+	var secs, rate float64
+	line := ""
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.Contains(l, "events sent") {
+			line = l
+		}
+	}
+	if _, err := fmt.Sscanf(line, "effidx demo: %d events sent (%d malformed) in %fs (%f events/s): accepted %d, rejected %d, in ClickHouse %d",
+		&sent, &malformed, &secs, &rate, &accepted, &rejected, &stored); err != nil {
+		t.Fatalf("demo output %q: %v", out.String(), err)
+	}
+	if sent < 500 || accepted != sent || stored != sent || rejected != malformed {
+		t.Fatalf("demo: sent %d, accepted %d, stored %d, malformed %d, rejected %d", sent, accepted, stored, malformed, rejected)
+	}
+	if !strings.Contains(out.String(), "lights of the open items:") {
+		t.Fatalf("demo did not report lights:\n%s", out.String())
+	}
+}
