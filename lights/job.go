@@ -84,7 +84,7 @@ type Job struct {
 	snapshot   []Lit
 	order      []int32 // snapshot indexes, worst first
 	taken      time.Time
-	known      map[uint64]struct{} // hashes of the light changes already recorded
+	known      map[uint64]uint8 // per item hash: the lights already recorded (lightBits)
 	seed       maphash.Seed
 	lastLoaded int // items of the previous run, to size the next
 }
@@ -137,9 +137,9 @@ func (j *Job) runOnce(ctx context.Context) error {
 			return err
 		}
 		j.seed = maphash.MakeSeed()
-		j.known = make(map[uint64]struct{}, len(keys))
+		j.known = make(map[uint64]uint8, len(keys))
 		for _, k := range keys {
-			j.known[j.hash(k)] = struct{}{}
+			j.known[j.hash(k.Kind, k.CaseID, k.Item)] |= lightBit(k.Light)
 		}
 	}
 	version, err := j.judge.Begin()
@@ -202,7 +202,7 @@ func (j *Job) runOnce(ctx context.Context) error {
 		return err
 	}
 	for _, c := range changes {
-		j.known[j.hash(warehouse.LightKey{Kind: c.Kind, CaseID: c.CaseID, Item: c.Item, Light: c.Light})] = struct{}{}
+		j.known[j.hash(c.Kind, c.CaseID, c.Item)] |= lightBit(c.Light)
 	}
 	order := sortOrder(lit)
 	j.metrics.counts.set(open, legal)
@@ -218,19 +218,33 @@ func (j *Job) runOnce(ctx context.Context) error {
 	return nil
 }
 
-// hash keys the set of recorded changes. 64-bit hashes instead of the
-// strings keep a million-entry set small and cheap for the GC; a collision
-// (odds ~1e-7 at 1.5M entries) would only skip recording one change.
-func (j *Job) hash(k warehouse.LightKey) uint64 {
+const legalOverdue = "legal_overdue"
+
+// lightBit is a recorded light's bit in Job.known.
+func lightBit(light string) uint8 {
+	switch light {
+	case Yellow:
+		return 1
+	case Red:
+		return 2
+	case legalOverdue:
+		return 4
+	}
+	return 0
+}
+
+// hash keys an item in the set of recorded changes. 64-bit hashes instead
+// of the strings keep a million-entry set small and cheap for the GC, and
+// one lookup per item answers for all its lights; a collision (odds ~1e-7
+// at 1.5M items) would only skip recording one change.
+func (j *Job) hash(kind, caseID, sub string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(j.seed)
-	h.WriteString(k.Kind)
+	h.WriteString(kind)
 	h.WriteByte(0)
-	h.WriteString(k.CaseID)
+	h.WriteString(caseID)
 	h.WriteByte(0)
-	h.WriteString(k.Item)
-	h.WriteByte(0)
-	h.WriteString(k.Light)
+	h.WriteString(sub)
 	return h.Sum64()
 }
 
@@ -310,15 +324,25 @@ func (j *Job) judgeAll(out *judged, items []Item, now time.Time, version string)
 		if v.level == 0 && !v.LegalOverdue {
 			continue
 		}
+		var want uint8
+		if v.level >= 1 {
+			want |= lightBit(Yellow)
+		}
+		if v.level == 2 {
+			want |= lightBit(Red)
+		}
+		if v.LegalOverdue {
+			want |= lightBit(legalOverdue)
+		}
+		have := j.known[j.hash(it.Kind, it.CaseID, it.Sub)]
+		if want&^have == 0 {
+			continue
+		}
 		for _, c := range [...]struct {
 			light string
 			since time.Time
-			on    bool
-		}{{Yellow, v.YellowSince, v.level >= 1}, {Red, v.RedSince, v.level == 2}, {"legal_overdue", v.LegalDue, v.LegalOverdue}} {
-			if !c.on {
-				continue
-			}
-			if _, ok := j.known[j.hash(warehouse.LightKey{Kind: it.Kind, CaseID: it.CaseID, Item: it.Sub, Light: c.light})]; ok {
+		}{{Yellow, v.YellowSince}, {Red, v.RedSince}, {legalOverdue, v.LegalDue}} {
+			if b := lightBit(c.light); want&b == 0 || have&b != 0 {
 				continue
 			}
 			since := c.since
