@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,26 +43,11 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{err}
 	}
 	log := newLogger(stderr, "warn")
-	tmp, err := os.MkdirTemp("", "effidx-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	if cfg.ClickHouse.Addr == "" {
-		cfg.DataDir = tmp
-	}
-	cfg.ClickHouse.Database = "effidx_bench"
-	wh, stop, err := clickhouse(ctx, &cfg, log)
+	wh, tmp, stop, err := benchWarehouse(ctx, &cfg, "effidx_bench", log)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	if err := wh.Conn().Exec(ctx, "DROP DATABASE IF EXISTS effidx_bench"); err != nil {
-		return err
-	}
-	if _, err := wh.Migrate(ctx); err != nil {
-		return err
-	}
 
 	fmt.Fprintf(stdout, "generating %d events...\n", *events)
 	bodies, rows, err := benchBodies(*events, *batch)
@@ -173,6 +159,39 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	line, _ := json.Marshal(res)
 	fmt.Fprintln(stdout, string(line))
 	return nil
+}
+
+// benchWarehouse gives a benchmark an empty, migrated database: on the
+// configured ClickHouse, or on an embedded one in a temporary directory.
+// It returns the directory (for the benchmark's own files too) and a stop
+// function that removes it.
+func benchWarehouse(ctx context.Context, cfg *Config, db string, log *slog.Logger) (*warehouse.Warehouse, string, func(), error) {
+	tmp, err := os.MkdirTemp("", "effidx-bench-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if cfg.ClickHouse.Addr == "" {
+		cfg.DataDir = tmp
+	}
+	cfg.ClickHouse.Database = db
+	wh, stopCH, err := clickhouse(ctx, cfg, log)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, "", nil, err
+	}
+	stop := func() {
+		stopCH()
+		os.RemoveAll(tmp)
+	}
+	if err := wh.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	if _, err := wh.Migrate(ctx); err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return wh, tmp, stop, nil
 }
 
 // benchBodies generates n valid events as NDJSON bodies of batch events,

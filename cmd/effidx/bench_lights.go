@@ -32,26 +32,11 @@ func benchLights(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return usageError{err}
 	}
 	log := newLogger(stderr, map[bool]string{true: "debug", false: "warn"}[cfg.LogLevel == "debug"])
-	tmp, err := os.MkdirTemp("", "effidx-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	if cfg.ClickHouse.Addr == "" {
-		cfg.DataDir = tmp
-	}
-	cfg.ClickHouse.Database = "effidx_bench_lights"
-	wh, stop, err := clickhouse(ctx, &cfg, log)
+	wh, _, stop, err := benchWarehouse(ctx, &cfg, "effidx_bench_lights", log)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	if err := wh.Conn().Exec(ctx, "DROP DATABASE IF EXISTS effidx_bench_lights"); err != nil {
-		return err
-	}
-	if _, err := wh.Migrate(ctx); err != nil {
-		return err
-	}
 	loc, err := rules.LoadLocation(cfg.Timezone)
 	if err != nil {
 		return err

@@ -583,3 +583,41 @@ func TestDemoLoadsTheCityOnAnEmbeddedClickHouseAndReportsLights(t *testing.T) {
 		t.Fatalf("demo did not report lights:\n%s", out.String())
 	}
 }
+
+func TestBenchCommandsEndWithTheirJSONFigures(t *testing.T) {
+	addr := chtest.Addr(t)
+	// bench ingest starts the collector as a child: this test binary,
+	// which runs main when EFFIDX_TEST_AS_MAIN is set.
+	t.Setenv("EFFIDX_TEST_AS_MAIN", "1")
+	tests := []struct {
+		args []string
+		keys []string
+	}{
+		{[]string{"bench", "ingest", "--events", "5000", "--clickhouse-addr", addr}, []string{"events_per_s", "landed_per_s", "baseline_rows_per_s", "rss_mb"}},
+		{[]string{"bench", "lights", "--items", "3000", "--clickhouse-addr", addr}, []string{"items", "run_s", "items_per_s"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args[1], func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if err := Run(t.Context(), tt.args, nil, &out, &errOut); err != nil {
+				t.Fatalf("%v: %v\n%s", tt.args, err, errOut.String())
+			}
+			lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+			var figures map[string]any
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &figures); err != nil {
+				t.Fatalf("last line is not JSON: %q", lines[len(lines)-1])
+			}
+			for _, k := range tt.keys {
+				if v, ok := figures[k].(float64); !ok || v <= 0 {
+					t.Errorf("figure %s = %v, want a positive number", k, figures[k])
+				}
+			}
+			// A tiny run may round these to 0; they must still be there.
+			for _, k := range []string{"ratio", "p99_ms"} {
+				if _, ok := figures[k]; !ok && tt.args[1] == "ingest" {
+					t.Errorf("figure %s missing", k)
+				}
+			}
+		})
+	}
+}
