@@ -37,6 +37,8 @@ type Item struct {
 	Legal       int       // working days; -1 when absent
 	DueDate     time.Time // calendar due date (tasks and milestones), else zero
 	Suspensions []Interval
+
+	dead bool // superseded by a newer derivation of its case (Job state)
 }
 
 // Every query reads the events table whole and de-duplicates by
@@ -55,7 +57,7 @@ const (
     groupArrayIf(toUInt32(at), type = 'suspended'),
     groupArrayIf(toUInt32(at), type = 'resumed')
 FROM %[1]s.events
-WHERE kind IN ('service', 'internal', 'scenario', 'ticket')
+WHERE kind IN ('service', 'internal', 'scenario', 'ticket')%[2]s
 GROUP BY kind, case_id
 HAVING countIf(type = 'accepted') > 0 AND countIf(type IN ('completed', 'rejected', 'withdrawn')) = 0`
 
@@ -67,7 +69,7 @@ HAVING countIf(type = 'accepted') > 0 AND countIf(type IN ('completed', 'rejecte
     argMinIf(limit_days, at, type = 'step_started')
 FROM %[1]s.events
 WHERE type IN ('step_started', 'step_finished')
-  AND case_id NOT IN (SELECT case_id FROM %[1]s.events WHERE type IN ('completed', 'rejected', 'withdrawn'))
+  AND case_id NOT IN (SELECT case_id FROM %[1]s.events WHERE type IN ('completed', 'rejected', 'withdrawn'))%[2]s
 GROUP BY case_id, step
 HAVING countIf(type = 'step_started') > 0 AND countIf(type = 'step_finished') = 0
    AND argMinIf(limit_days, at, type = 'step_started') >= 0`
@@ -78,16 +80,38 @@ HAVING countIf(type = 'step_started') > 0 AND countIf(type = 'step_finished') = 
     minIf(at, type IN ('accepted', 'milestone_due')),
     argMaxIf(due, at, type IN ('accepted', 'milestone_due'))
 FROM %[1]s.events
-WHERE kind = 'task' AND (type IN ('accepted', 'completed', 'withdrawn') AND step = '' OR type IN ('milestone_due', 'milestone_met'))
+WHERE kind = 'task' AND (type IN ('accepted', 'completed', 'withdrawn') AND step = '' OR type IN ('milestone_due', 'milestone_met'))%[2]s
 GROUP BY case_id, step
 HAVING countIf(type IN ('accepted', 'milestone_due')) > 0
    AND countIf(type IN ('completed', 'withdrawn', 'milestone_met')) = 0`
 )
 
+// touchedSQL restricts a query to the cases with an event received since
+// a given instant: an incremental run re-derives only those.
+const touchedSQL = "\n  AND case_id IN (SELECT case_id FROM %s.events WHERE received_at >= ?)"
+
+// Touched lists the cases with an event received at or after since.
+func Touched(ctx context.Context, conn driver.Conn, db string, since time.Time) ([]string, error) {
+	rows, err := conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT case_id FROM %s.events WHERE received_at >= ?", db), since)
+	if err != nil {
+		return nil, fmt.Errorf("cases with new events: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("cases with new events: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
 // Load reads every open item from the events table of database db.
 func Load(ctx context.Context, conn driver.Conn, db string) ([]Item, error) {
 	var items []Item
-	err := Stream(ctx, conn, db, 10000, func(chunk []Item) error {
+	err := Stream(ctx, conn, db, time.Time{}, 10000, func(chunk []Item) error {
 		items = append(items, chunk...)
 		return nil
 	})
@@ -95,9 +119,14 @@ func Load(ctx context.Context, conn driver.Conn, db string) ([]Item, error) {
 }
 
 // Stream reads every open item and hands them to f in chunks of up to size
-// items as they arrive, so that judging overlaps reading. f owns each
-// chunk.
-func Stream(ctx context.Context, conn driver.Conn, db string, size int, f func([]Item) error) error {
+// items as they arrive. f owns each chunk. With a non-zero since, only the
+// cases with an event received since then are read (whole: all their
+// events), open or not; see Touched.
+func Stream(ctx context.Context, conn driver.Conn, db string, since time.Time, size int, f func([]Item) error) error {
+	filter, args := "", []any(nil)
+	if !since.IsZero() {
+		filter, args = fmt.Sprintf(touchedSQL, db), []any{since}
+	}
 	chunk := make([]Item, 0, size)
 	emit := func(it Item) error {
 		chunk = append(chunk, it)
@@ -108,7 +137,7 @@ func Stream(ctx context.Context, conn driver.Conn, db string, size int, f func([
 		chunk = make([]Item, 0, size)
 		return err
 	}
-	rows, err := conn.Query(ctx, fmt.Sprintf(casesSQL, db))
+	rows, err := conn.Query(ctx, fmt.Sprintf(casesSQL, db, filter), args...)
 	if err != nil {
 		return fmt.Errorf("load open cases: %w", err)
 	}
@@ -137,7 +166,7 @@ func Stream(ctx context.Context, conn driver.Conn, db string, size int, f func([
 		return fmt.Errorf("load open cases: %w", err)
 	}
 
-	rows, err = conn.Query(ctx, fmt.Sprintf(stepsSQL, db))
+	rows, err = conn.Query(ctx, fmt.Sprintf(stepsSQL, db, filter), args...)
 	if err != nil {
 		return fmt.Errorf("load open steps: %w", err)
 	}
@@ -159,7 +188,7 @@ func Stream(ctx context.Context, conn driver.Conn, db string, size int, f func([
 		return fmt.Errorf("load open steps: %w", err)
 	}
 
-	rows, err = conn.Query(ctx, fmt.Sprintf(tasksSQL, db))
+	rows, err = conn.Query(ctx, fmt.Sprintf(tasksSQL, db, filter), args...)
 	if err != nil {
 		return fmt.Errorf("load open tasks: %w", err)
 	}

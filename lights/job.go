@@ -50,17 +50,33 @@ type Judge interface {
 // Config schedules the job.
 type Config struct {
 	Schedule string `yaml:"schedule"` // cron spec (robfig/cron/v3, seconds optional)
+	// Between full reads, a run re-derives only the cases with an event
+	// received in the last LateMargin before the previous run: the margin
+	// covers events that reach ClickHouse late (collector spool backlog).
+	LateMargin time.Duration `yaml:"late_margin"`
+	// FullEvery re-reads every open item from scratch, catching anything
+	// that landed later than LateMargin (a long ClickHouse outage).
+	FullEvery time.Duration `yaml:"full_every"`
 }
 
-// DefaultConfig runs the job every minute.
-func DefaultConfig() Config { return Config{Schedule: "@every 1m"} }
+// DefaultConfig runs the job every minute, re-reading everything hourly.
+func DefaultConfig() Config {
+	return Config{Schedule: "@every 1m", LateMargin: 10 * time.Minute, FullEvery: time.Hour}
+}
 
-// Validate checks the schedule.
+// Validate reports every problem at once.
 func (c *Config) Validate() error {
+	var errs []error
 	if _, err := cron.ParseStandard(c.Schedule); err != nil {
-		return fmt.Errorf("lights schedule %q: %w (e.g. \"@every 1m\" or \"*/5 * * * *\")", c.Schedule, err)
+		errs = append(errs, fmt.Errorf("lights schedule %q: %w (e.g. \"@every 1m\" or \"*/5 * * * *\")", c.Schedule, err))
 	}
-	return nil
+	if c.LateMargin <= 0 {
+		errs = append(errs, fmt.Errorf("lights late_margin must be positive, got %s", c.LateMargin))
+	}
+	if c.FullEvery < 0 {
+		errs = append(errs, fmt.Errorf("lights full_every must not be negative, got %s (0 = every run)", c.FullEvery))
+	}
+	return errors.Join(errs...)
 }
 
 // Lit is an open item with its verdict, as served by the API. Item points
@@ -75,18 +91,26 @@ type Lit struct {
 type Job struct {
 	wh      *warehouse.Warehouse
 	judge   Judge
+	cfg     Config
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *jobMetrics
 
-	running    sync.Mutex
-	mu         sync.RWMutex
-	snapshot   []Lit
-	order      []int32 // snapshot indexes, worst first
-	taken      time.Time
-	known      map[uint64]uint8 // per item hash: the lights already recorded (lightBits)
-	seed       maphash.Seed
-	lastLoaded int // items of the previous run, to size the next
+	// The open items between runs: chunks of items, and where each case's
+	// items are. A re-derived case marks its old items dead.
+	chunks   [][]Item
+	byCase   map[string][]itemRef
+	dead     int
+	lastFull time.Time // wall clock of the last full read
+	lastRun  time.Time // wall clock at the start of the last read
+
+	running  sync.Mutex
+	mu       sync.RWMutex
+	snapshot []Lit
+	order    []int32 // snapshot indexes, worst first
+	taken    time.Time
+	known    map[uint64]uint8 // per item hash: the lights already recorded (lightBit)
+	seed     maphash.Seed
 }
 
 type jobMetrics struct {
@@ -96,8 +120,10 @@ type jobMetrics struct {
 	items       prometheus.Gauge
 }
 
+type itemRef struct{ chunk, idx int32 }
+
 // NewJob builds the job; its gauges are registered on reg.
-func NewJob(wh *warehouse.Warehouse, judge Judge, reg prometheus.Registerer, log *slog.Logger) *Job {
+func NewJob(wh *warehouse.Warehouse, judge Judge, cfg Config, reg prometheus.Registerer, log *slog.Logger) *Job {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -119,7 +145,7 @@ func NewJob(wh *warehouse.Warehouse, judge Judge, reg prometheus.Registerer, log
 		}),
 	}
 	reg.MustRegister(m.counts, m.lastSuccess, m.duration, m.items)
-	return &Job{wh: wh, judge: judge, log: log, now: time.Now, metrics: m}
+	return &Job{wh: wh, judge: judge, cfg: cfg, log: log, now: time.Now, metrics: m}
 }
 
 // RunOnce computes every light now, after any run in progress.
@@ -149,27 +175,23 @@ func (j *Job) runOnce(ctx context.Context) error {
 	if err != nil {
 		j.log.Error("lights: calendar reload failed; using the previous calendar", "err", err)
 	}
-	// Read everything first, in chunks (no reallocation of a million-item
-	// slice), then judge the chunks on every core. Judging while reading
-	// was slower: it takes the CPU ClickHouse needs to finish the query.
-	var all [][]Item
-	if err := Stream(ctx, j.wh.Conn(), j.wh.Database(), 10000, func(c []Item) error {
-		all = append(all, c)
-		return nil
-	}); err != nil {
+	full, err := j.read(ctx)
+	if err != nil {
 		return err
 	}
 	read := time.Since(start)
 	now := j.now()
-	chunks := make(chan []Item, len(all))
-	for _, c := range all {
+	// Judge every live item on every core.
+	total := 0
+	for _, c := range j.chunks {
+		total += len(c)
+	}
+	total -= j.dead
+	chunks := make(chan []Item, len(j.chunks))
+	for _, c := range j.chunks {
 		chunks <- c
 	}
 	close(chunks)
-	total := 0
-	for _, c := range all {
-		total += len(c)
-	}
 	parts := make([]judged, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for p := range parts {
@@ -214,7 +236,7 @@ func (j *Job) runOnce(ctx context.Context) error {
 	j.metrics.duration.Set(took.Seconds())
 	j.metrics.lastSuccess.SetToCurrentTime()
 	j.log.Debug("lights computed", "items", len(lit), "changes", len(changes), "took", took,
-		"read", read, "judge", loaded-read, "merge", judgedIn-loaded)
+		"full", full, "read", read, "judge", loaded-read, "merge", judgedIn-loaded)
 	return nil
 }
 
@@ -311,6 +333,9 @@ type judged struct {
 func (j *Job) judgeAll(out *judged, items []Item, now time.Time, version string) {
 	for i := range items {
 		it := &items[i]
+		if it.dead {
+			continue
+		}
 		v, ok := j.judge.Judge(it, now)
 		if !ok {
 			continue
@@ -353,6 +378,71 @@ func (j *Job) judgeAll(out *judged, items []Item, now time.Time, version string)
 				Light: c.light, Since: since, ObservedAt: now, Calendar: version})
 		}
 	}
+}
+
+// read brings the open items up to date: everything on the first run and
+// every FullEvery, else only the cases with events received since the
+// previous run (less LateMargin). It reports whether it read everything.
+func (j *Job) read(ctx context.Context) (bool, error) {
+	wall := time.Now()
+	conn, db := j.wh.Conn(), j.wh.Database()
+	if j.byCase == nil || wall.Sub(j.lastFull) >= j.cfg.FullEvery {
+		var chunks [][]Item
+		if err := Stream(ctx, conn, db, time.Time{}, 10000, func(c []Item) error {
+			chunks = append(chunks, c)
+			return nil
+		}); err != nil {
+			return true, err
+		}
+		byCase := make(map[string][]itemRef, len(j.byCase))
+		for ci, c := range chunks {
+			for ii := range c {
+				byCase[c[ii].CaseID] = append(byCase[c[ii].CaseID], itemRef{int32(ci), int32(ii)})
+			}
+		}
+		j.chunks, j.byCase, j.dead = chunks, byCase, 0
+		j.lastFull, j.lastRun = wall, wall
+		return true, nil
+	}
+	since := j.lastRun.Add(-j.cfg.LateMargin)
+	touched, err := Touched(ctx, conn, db, since)
+	if err != nil {
+		return false, err
+	}
+	var fresh []Item
+	if len(touched) > 0 {
+		if err := Stream(ctx, conn, db, since, 10000, func(c []Item) error {
+			fresh = append(fresh, c...)
+			return nil
+		}); err != nil {
+			return false, err
+		}
+	}
+	// Drop what is known of every touched case (closed ones simply do not
+	// come back), including cases whose events landed between the two
+	// queries, then add what was derived.
+	drop := func(caseID string) {
+		for _, r := range j.byCase[caseID] {
+			j.chunks[r.chunk][r.idx].dead = true
+			j.dead++
+		}
+		delete(j.byCase, caseID)
+	}
+	for _, c := range touched {
+		drop(c)
+	}
+	for i := range fresh {
+		drop(fresh[i].CaseID)
+	}
+	if len(fresh) > 0 {
+		ci := int32(len(j.chunks))
+		j.chunks = append(j.chunks, fresh)
+		for ii := range fresh {
+			j.byCase[fresh[ii].CaseID] = append(j.byCase[fresh[ii].CaseID], itemRef{ci, int32(ii)})
+		}
+	}
+	j.lastRun = wall
+	return false, nil
 }
 
 // sortOrder lists lit worst first: red, then yellow, then green; within a
@@ -433,7 +523,8 @@ func (j *Job) each(f func(*Lit) bool) time.Time {
 }
 
 // Start runs the job once now and then on schedule until ctx is done.
-func (j *Job) Start(ctx context.Context, cfg Config) error {
+func (j *Job) Start(ctx context.Context) error {
+	cfg := j.cfg
 	c := cron.New(cron.WithLogger(cron.DiscardLogger))
 	run := func() {
 		// A run that outlasts the interval is not doubled up.

@@ -107,7 +107,7 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 		cal, _ := calendars.Current()
 		return float64(cal.CoveredUntil())
 	}))
-	s.lights = lights.NewJob(wh, &lights.RulesJudge{Calendar: calendars.Current, Rules: lightRules}, s.reg, log)
+	s.lights = lights.NewJob(wh, &lights.RulesJudge{Calendar: calendars.Current, Rules: lightRules}, cfg.Lights, s.reg, log)
 
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/events", m.Instrument("/api/v1/events", s.col))
@@ -154,7 +154,7 @@ func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
 func (s *server) run(ctx context.Context) error {
 	jobs, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
-	if err := s.lights.Start(jobs, s.cfg.Lights); err != nil {
+	if err := s.lights.Start(jobs); err != nil {
 		return err
 	}
 	wctx, stopWriter := context.WithCancel(context.Background())
