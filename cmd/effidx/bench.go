@@ -23,7 +23,7 @@ import (
 	"effidx/warehouse"
 )
 
-func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "lights" {
 		return benchLights(ctx, args[1:], stdout, stderr)
 	}

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", stderr, "demo [flags]: embedded ClickHouse, a simulated city through the real collector, then serve")
 	var sf simFlags
 	sf.bind(fs, 90, 2000)

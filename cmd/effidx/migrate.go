@@ -9,7 +9,7 @@ import (
 	"effidx/warehouse"
 )
 
-func cmdMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", stderr, "migrate [--print] [--clickhouse-cluster NAME] [flags]: create or upgrade the schema")
 	print := fs.Bool("print", false, "print the SQL instead of running it (no server needed)")
 	load := configFlags(fs)

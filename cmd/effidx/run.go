@@ -24,25 +24,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve": {"run the collector and /metrics (and later the jobs and dashboard) in one process",
-			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-				return cmdServe(ctx, a, o, e)
-			}},
-		"migrate": {"create or upgrade the ClickHouse schema (--print shows the SQL, --cluster renders for a cluster)",
-			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-				return cmdMigrate(ctx, a, o, e)
-			}},
-		"simulate": {"write a simulated city's event stream to a file or POST it to a URL",
-			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-				return cmdSimulate(ctx, a, o, e)
-			}},
-		"demo": {"embedded ClickHouse + 90 days of a simulated city through the real collector, then serve",
-			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error { return cmdDemo(ctx, a, o, e) }},
+		"serve":    {"run the collector, the lights job and /metrics in one process", cmdServe},
+		"migrate":  {"create or upgrade the ClickHouse schema (--print shows the SQL; --clickhouse-cluster renders for a cluster)", cmdMigrate},
+		"simulate": {"write a simulated city's event stream to a file or POST it to a URL", cmdSimulate},
+		"demo":     {"embedded ClickHouse + 90 days of a simulated city through the real collector, then serve", cmdDemo},
 		"calendar": {"working-day rules from a shell: calendar due | workdays | is-workday (SPEC 4)", cmdCalendar},
-		"bench": {"measure: bench ingest",
-			func(ctx context.Context, a []string, _ io.Reader, o, e io.Writer) error {
-				return cmdBench(ctx, a, o, e)
-			}},
+		"check":    {"validate the indicator catalog, light rules and calendar files; every problem with its line", cmdCheck},
+		"bench":    {"measure: bench ingest | bench lights (one JSON line of figures at the end)", cmdBench},
 	}
 }
 

@@ -188,7 +188,7 @@ func (s *server) run(ctx context.Context) error {
 	return runErr
 }
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr, "serve [flags]: run the collector, jobs and /metrics in one process")
 	migrate := fs.Bool("migrate", true, "apply pending migrations at start")
 	load := configFlags(fs)

@@ -55,7 +55,7 @@ func (f *simFlags) bind(fs interface {
 	fs.Float64Var(&f.malformed, "malformed", def.MalformedShare, "share of malformed events")
 }
 
-func cmdSimulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdSimulate(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("simulate", stderr, "simulate [--out FILE | --url URL] [flags]: a simulated city's event stream as NDJSON")
 	var sf simFlags
 	sf.bind(fs, 90, simulate.DefaultConfig().CasesPerDay)
