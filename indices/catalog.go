@@ -9,8 +9,11 @@ import (
 	"math"
 	"os"
 	"regexp"
+	"strconv"
 
 	"gopkg.in/yaml.v3"
+
+	"effidx/strictyaml"
 )
 
 // catalogYAML is the default catalog; --catalog FILE replaces it, so a
@@ -159,25 +162,25 @@ func Load(file string) (*Catalog, error) {
 // direction or unit, weights that do not add up, and computed indicators
 // without a query or manual ones with one.
 func Parse(name string, data []byte) (*Catalog, error) {
-	p := &parser{checker: checker{file: name}, ids: map[string]int{}, queries: map[string]use{}}
-	root := p.parseDoc(data)
+	p := &parser{Checker: strictyaml.Checker{File: name}, ids: map[string]int{}, queries: map[string]use{}}
+	root := p.ParseDoc(data)
 	if root == nil {
-		return nil, p.err()
+		return nil, p.Err()
 	}
 	cat := &Catalog{Source: name}
-	p.mapping(root, "catalog", map[string]field{
-		"version": {required: true, check: func(v *yaml.Node) {
+	p.Mapping(root, "catalog", map[string]strictyaml.Field{
+		"version": {Required: true, Check: func(v *yaml.Node) {
 			var s string
-			if p.text(v, "version", &s) {
+			if p.Text(v, "version", &s) {
 				if !versionRE.MatchString(s) {
-					p.addf(v, "version: %q: want letters, digits, '.', '-' or '_' (e.g. \"2026.1\"); a content hash is added after '+'", s)
+					p.Addf(v, "version: %q: want letters, digits, '.', '-' or '_' (e.g. \"2026.1\"); a content hash is added after '+'", s)
 				}
 				cat.Label = s
 			}
 		}},
-		"dimensions": {required: true, check: func(v *yaml.Node) { cat.Dimensions = p.dimensions(v) }},
+		"dimensions": {Required: true, Check: func(v *yaml.Node) { cat.Dimensions = p.dimensions(v) }},
 	})
-	if err := p.err(); err != nil {
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	cat.byID = map[string]*Indicator{}
@@ -211,7 +214,7 @@ var (
 
 // parser is the checker plus what must be unique across the whole file.
 type parser struct {
-	checker
+	strictyaml.Checker
 	ids     map[string]int // id -> line, across all three levels
 	queries map[string]use // query/kind -> the indicator using it
 }
@@ -232,7 +235,7 @@ func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs
 // label names an element in messages: its id when it has a usable one,
 // else its position.
 func label(n *yaml.Node, fallback string) string {
-	if v := peek(n, "id"); v != nil && v.Kind == yaml.ScalarNode && v.Tag != "!!null" && v.Value != "" {
+	if v := strictyaml.Peek(n, "id"); v != nil && v.Kind == yaml.ScalarNode && v.Tag != "!!null" && v.Value != "" {
 		return v.Value
 	}
 	return fallback
@@ -243,21 +246,21 @@ func label(n *yaml.Node, fallback string) string {
 // whether the id is usable as a parent for the element's children.
 func (p *parser) id(v *yaml.Node, level string, re *regexp.Regexp, example, parent string, dst *string) bool {
 	var s string
-	if !p.text(v, level+" id", &s) {
+	if !p.Text(v, level+" id", &s) {
 		return false
 	}
 	if first, dup := p.ids[s]; dup {
-		p.addf(v, "id %q given twice (first at line %d)", s, first)
+		p.Addf(v, "id %q given twice (first at line %d)", s, first)
 	} else {
 		p.ids[s] = v.Line
 	}
 	m := re.FindStringSubmatch(s)
 	if m == nil {
-		p.addf(v, "%s id %q: want %s", level, s, example)
+		p.Addf(v, "%s id %q: want %s", level, s, example)
 		return false
 	}
 	if parent != "" && len(m) > 1 && m[1] != parent {
-		p.addf(v, "%s id %q is not under %s (want %s)", level, s, parentName(level, parent), childExample(level, parent))
+		p.Addf(v, "%s id %q is not under %s (want %s)", level, s, parentName(level, parent), childExample(level, parent))
 	}
 	*dst = s
 	return true
@@ -279,11 +282,11 @@ func childExample(level, parent string) string {
 
 // weight reads a weight above 0.
 func (p *parser) weight(v *yaml.Node, what string, dst *float64) bool {
-	if !p.number(v, what+".weight", dst) {
+	if !p.Number(v, what+".weight", dst) {
 		return false
 	}
 	if *dst <= 0 {
-		p.addf(v, "%s.weight: want a number above 0, got %s", what, v.Value)
+		p.Addf(v, "%s.weight: want a number above 0, got %s", what, v.Value)
 		return false
 	}
 	return true
@@ -294,12 +297,12 @@ func (p *parser) weight(v *yaml.Node, what string, dst *float64) bool {
 // unusable: that problem is already reported and a sum would only echo it.
 func (p *parser) sumCheck(what, children string, at *yaml.Node, want float64, wantOK bool, got float64, gotOK bool) {
 	if wantOK && gotOK && !near(got, want) {
-		p.addf(at, "%s: the weights of its %s add up to %s, want %s (the weight of %s)", what, children, num(got), num(want), what)
+		p.Addf(at, "%s: the weights of its %s add up to %s, want %s (the weight of %s)", what, children, num(got), num(want), what)
 	}
 }
 
 func (p *parser) dimensions(n *yaml.Node) []*Dimension {
-	items := p.list(n, "dimensions")
+	items := p.List(n, "dimensions")
 	var out []*Dimension
 	sum, sumOK := 0.0, len(items) > 0
 	for i, item := range items {
@@ -313,7 +316,7 @@ func (p *parser) dimensions(n *yaml.Node) []*Dimension {
 		sumOK = sumOK && ok
 	}
 	if sumOK && !near(sum, weightSum) {
-		p.addf(n, "dimensions: the weights add up to %s, want %d", num(sum), weightSum)
+		p.Addf(n, "dimensions: the weights add up to %s, want %d", num(sum), weightSum)
 	}
 	return out
 }
@@ -324,12 +327,12 @@ func (p *parser) dimension(n *yaml.Node, i int) (d *Dimension, ok bool) {
 	d = &Dimension{}
 	var idOK, wOK bool
 	var wNode, groups *yaml.Node
-	if !p.mapping(n, what, map[string]field{
-		"id":      {required: true, check: func(v *yaml.Node) { idOK = p.id(v, "dimension", dimensionRE, "capital letters, e.g. S", "", &d.ID) }},
-		"name_zh": {required: true, check: func(v *yaml.Node) { p.text(v, what+".name_zh", &d.NameZH) }},
-		"name_en": {required: true, check: func(v *yaml.Node) { p.text(v, what+".name_en", &d.NameEN) }},
-		"weight":  {required: true, check: func(v *yaml.Node) { wNode, wOK = v, p.weight(v, what, &d.Weight) }},
-		"groups":  {required: true, check: func(v *yaml.Node) { groups = v }},
+	if !p.Mapping(n, what, map[string]strictyaml.Field{
+		"id":      {Required: true, Check: func(v *yaml.Node) { idOK = p.id(v, "dimension", dimensionRE, "capital letters, e.g. S", "", &d.ID) }},
+		"name_zh": {Required: true, Check: func(v *yaml.Node) { p.Text(v, what+".name_zh", &d.NameZH) }},
+		"name_en": {Required: true, Check: func(v *yaml.Node) { p.Text(v, what+".name_en", &d.NameEN) }},
+		"weight":  {Required: true, Check: func(v *yaml.Node) { wNode, wOK = v, p.weight(v, what, &d.Weight) }},
+		"groups":  {Required: true, Check: func(v *yaml.Node) { groups = v }},
 	}) {
 		return nil, false
 	}
@@ -340,7 +343,7 @@ func (p *parser) dimension(n *yaml.Node, i int) (d *Dimension, ok bool) {
 		if idOK {
 			parent = d.ID
 		}
-		items := p.list(groups, what+".groups")
+		items := p.List(groups, what+".groups")
 		sum, sumOK := 0.0, len(items) > 0
 		for j, item := range items {
 			g, ok := p.group(item, j, what, parent)
@@ -362,14 +365,14 @@ func (p *parser) group(n *yaml.Node, j int, dimWhat, dim string) (g *Group, ok b
 	g = &Group{Dimension: dim}
 	var idOK, wOK bool
 	var wNode, inds *yaml.Node
-	if !p.mapping(n, what, map[string]field{
-		"id": {required: true, check: func(v *yaml.Node) {
+	if !p.Mapping(n, what, map[string]strictyaml.Field{
+		"id": {Required: true, Check: func(v *yaml.Node) {
 			idOK = p.id(v, "group", groupRE, "the dimension's letter and a number, e.g. S1", dim, &g.ID)
 		}},
-		"name_zh":    {required: true, check: func(v *yaml.Node) { p.text(v, what+".name_zh", &g.NameZH) }},
-		"name_en":    {required: true, check: func(v *yaml.Node) { p.text(v, what+".name_en", &g.NameEN) }},
-		"weight":     {required: true, check: func(v *yaml.Node) { wNode, wOK = v, p.weight(v, what, &g.Weight) }},
-		"indicators": {required: true, check: func(v *yaml.Node) { inds = v }},
+		"name_zh":    {Required: true, Check: func(v *yaml.Node) { p.Text(v, what+".name_zh", &g.NameZH) }},
+		"name_en":    {Required: true, Check: func(v *yaml.Node) { p.Text(v, what+".name_en", &g.NameEN) }},
+		"weight":     {Required: true, Check: func(v *yaml.Node) { wNode, wOK = v, p.weight(v, what, &g.Weight) }},
+		"indicators": {Required: true, Check: func(v *yaml.Node) { inds = v }},
 	}) {
 		return nil, false
 	}
@@ -378,7 +381,7 @@ func (p *parser) group(n *yaml.Node, j int, dimWhat, dim string) (g *Group, ok b
 		if idOK {
 			parent = g.ID
 		}
-		items := p.list(inds, what+".indicators")
+		items := p.List(inds, what+".indicators")
 		sum, sumOK := 0.0, len(items) > 0
 		for k, item := range items {
 			ind, ok := p.indicator(item, k, what, parent)
@@ -412,29 +415,29 @@ func (p *parser) indicator(n *yaml.Node, k int, groupWhat, group string) (ind *I
 	var unitOK, dirOK, floorOK, targetOK, wOK, kindOK bool
 	var floorN, targetN, kindN, manualN, queryN *yaml.Node
 	var unit, dir, kind string
-	if !p.mapping(n, what, map[string]field{
-		"id": {required: true, check: func(v *yaml.Node) {
+	if !p.Mapping(n, what, map[string]strictyaml.Field{
+		"id": {Required: true, Check: func(v *yaml.Node) {
 			p.id(v, "indicator", indicatorRE, "the group's id, a dot and a number, e.g. S1.1", group, &ind.ID)
 		}},
-		"name_zh":   {required: true, check: func(v *yaml.Node) { p.text(v, what+".name_zh", &ind.NameZH) }},
-		"name_en":   {required: true, check: func(v *yaml.Node) { p.text(v, what+".name_en", &ind.NameEN) }},
-		"unit":      {required: true, check: func(v *yaml.Node) { unitOK = p.oneOf(v, what+".unit", units, &unit) }},
-		"direction": {required: true, check: func(v *yaml.Node) { dirOK = p.oneOf(v, what+".direction", directions, &dir) }},
-		"floor":     {required: true, check: func(v *yaml.Node) { floorN, floorOK = v, p.number(v, what+".floor", &ind.Floor) }},
-		"target":    {required: true, check: func(v *yaml.Node) { targetN, targetOK = v, p.number(v, what+".target", &ind.Target) }},
-		"weight":    {required: true, check: func(v *yaml.Node) { wOK = p.weight(v, what, &ind.Weight) }},
-		"kind":      {required: true, check: func(v *yaml.Node) { kindN, kindOK = v, p.oneOf(v, what+".kind", kinds, &kind) }},
-		"manual": {check: func(v *yaml.Node) {
+		"name_zh":   {Required: true, Check: func(v *yaml.Node) { p.Text(v, what+".name_zh", &ind.NameZH) }},
+		"name_en":   {Required: true, Check: func(v *yaml.Node) { p.Text(v, what+".name_en", &ind.NameEN) }},
+		"unit":      {Required: true, Check: func(v *yaml.Node) { unitOK = p.OneOf(v, what+".unit", units, &unit) }},
+		"direction": {Required: true, Check: func(v *yaml.Node) { dirOK = p.OneOf(v, what+".direction", directions, &dir) }},
+		"floor":     {Required: true, Check: func(v *yaml.Node) { floorN, floorOK = v, p.Number(v, what+".floor", &ind.Floor) }},
+		"target":    {Required: true, Check: func(v *yaml.Node) { targetN, targetOK = v, p.Number(v, what+".target", &ind.Target) }},
+		"weight":    {Required: true, Check: func(v *yaml.Node) { wOK = p.weight(v, what, &ind.Weight) }},
+		"kind":      {Required: true, Check: func(v *yaml.Node) { kindN, kindOK = v, p.OneOf(v, what+".kind", kinds, &kind) }},
+		"manual": {Check: func(v *yaml.Node) {
 			manualN = v
-			p.boolean(v, what+".manual", &ind.Manual)
+			p.Boolean(v, what+".manual", &ind.Manual)
 		}},
-		"query": {check: func(v *yaml.Node) {
+		"query": {Check: func(v *yaml.Node) {
 			queryN = v
-			if p.text(v, what+".query", &ind.Query) && !queryRE.MatchString(ind.Query) {
-				p.addf(v, "%s.query: %q: want a name of lower-case letters, digits and _, e.g. on_time_completion", what, ind.Query)
+			if p.Text(v, what+".query", &ind.Query) && !queryRE.MatchString(ind.Query) {
+				p.Addf(v, "%s.query: %q: want a name of lower-case letters, digits and _, e.g. on_time_completion", what, ind.Query)
 			}
 		}},
-		"explain": {required: true, check: func(v *yaml.Node) { p.text(v, what+".explain", &ind.Explain) }},
+		"explain": {Required: true, Check: func(v *yaml.Node) { p.Text(v, what+".explain", &ind.Explain) }},
 	}) {
 		return nil, false
 	}
@@ -443,11 +446,11 @@ func (p *parser) indicator(n *yaml.Node, k int, groupWhat, group string) (ind *I
 	if floorOK && targetOK {
 		switch {
 		case ind.Floor == ind.Target:
-			p.addf(targetN, "%s: floor and target are both %s: the score needs them apart", what, num(ind.Floor))
+			p.Addf(targetN, "%s: floor and target are both %s: the score needs them apart", what, num(ind.Floor))
 		case dirOK && ind.Direction == Up && ind.Floor > ind.Target:
-			p.addf(targetN, "%s: direction up needs floor < target, got floor %s, target %s", what, num(ind.Floor), num(ind.Target))
+			p.Addf(targetN, "%s: direction up needs floor < target, got floor %s, target %s", what, num(ind.Floor), num(ind.Target))
 		case dirOK && ind.Direction == Down && ind.Floor < ind.Target:
-			p.addf(targetN, "%s: direction down needs floor > target, got floor %s, target %s", what, num(ind.Floor), num(ind.Target))
+			p.Addf(targetN, "%s: direction down needs floor > target, got floor %s, target %s", what, num(ind.Floor), num(ind.Target))
 		}
 	}
 	if unitOK {
@@ -460,9 +463,9 @@ func (p *parser) indicator(n *yaml.Node, k int, groupWhat, group string) (ind *I
 		}{{"floor", floorN, floorOK, ind.Floor}, {"target", targetN, targetOK, ind.Target}} {
 			if b.ok && (b.v < lo || b.v > hi) {
 				if math.IsInf(hi, 1) {
-					p.addf(b.n, "%s.%s: %s is below 0 (unit %s)", what, b.name, num(b.v), unit)
+					p.Addf(b.n, "%s.%s: %s is below 0 (unit %s)", what, b.name, num(b.v), unit)
 				} else {
-					p.addf(b.n, "%s.%s: %s is outside %s..%s (unit %s)", what, b.name, num(b.v), num(lo), num(hi), unit)
+					p.Addf(b.n, "%s.%s: %s is outside %s..%s (unit %s)", what, b.name, num(b.v), num(lo), num(hi), unit)
 				}
 			}
 		}
@@ -470,16 +473,16 @@ func (p *parser) indicator(n *yaml.Node, k int, groupWhat, group string) (ind *I
 
 	switch {
 	case ind.Manual && queryN != nil:
-		p.addf(queryN, "%s: a manual indicator has no query (inspectors enter its values)", what)
+		p.Addf(queryN, "%s: a manual indicator has no query (inspectors enter its values)", what)
 	case !ind.Manual && queryN == nil:
-		p.addf(n, "%s: a computed indicator needs a query (or manual: true if inspectors enter it)", what)
+		p.Addf(n, "%s: a computed indicator needs a query (or manual: true if inspectors enter it)", what)
 	}
 	if kindOK {
 		switch {
 		case ind.Kind == KindManual && !ind.Manual:
-			p.addf(kindN, "%s: kind manual needs manual: true", what)
+			p.Addf(kindN, "%s: kind manual needs manual: true", what)
 		case ind.Kind != KindManual && ind.Manual:
-			p.addf(manualN, "%s: manual: true needs kind manual, got kind %s", what, kind)
+			p.Addf(manualN, "%s: manual: true needs kind manual, got kind %s", what, kind)
 		}
 	}
 	// One query over one kind of data is one computation: a second
@@ -487,10 +490,13 @@ func (p *parser) indicator(n *yaml.Node, k int, groupWhat, group string) (ind *I
 	if kindOK && !ind.Manual && ind.Query != "" && queryN != nil {
 		key := ind.Query + "/" + kind
 		if prev, dup := p.queries[key]; dup {
-			p.addf(queryN, "%s: query %s over %s data is already %s's (line %d)", what, ind.Query, kind, prev.what, prev.line)
+			p.Addf(queryN, "%s: query %s over %s data is already %s's (line %d)", what, ind.Query, kind, prev.what, prev.line)
 		} else {
 			p.queries[key] = use{what, queryN.Line}
 		}
 	}
 	return ind, wOK
 }
+
+// num formats a number as written in the file would be: 12, 0.9, 1e-05.
+func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

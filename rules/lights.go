@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"effidx/strictyaml"
 )
 
 //go:embed lights.yaml
@@ -74,39 +76,39 @@ func LoadLightRules(file string) (LightRules, error) {
 // required, unknown keys and bad values are errors, all reported at once
 // with their lines (*FileError).
 func ParseLightRules(file string, data []byte) (LightRules, error) {
-	c := &checker{file: file}
+	c := newChecker(file)
 	var r LightRules
-	root := c.parseDoc(data)
+	root := c.ParseDoc(data)
 	if root == nil {
-		return r, c.err()
+		return r, c.Err()
 	}
-	limitRule := func(name string, dst *LightRule) field {
-		return field{required: true, check: func(v *yaml.Node) {
-			c.mapping(v, name, map[string]field{
-				"yellow_above_share": {required: true, check: func(v *yaml.Node) {
+	limitRule := func(name string, dst *LightRule) strictyaml.Field {
+		return strictyaml.Field{Required: true, Check: func(v *yaml.Node) {
+			c.Mapping(v, name, map[string]strictyaml.Field{
+				"yellow_above_share": {Required: true, Check: func(v *yaml.Node) {
 					c.share(v, name+".yellow_above_share", &dst.YellowAboveShare)
 				}},
-				"yellow_on_last_working_day": {required: true, check: func(v *yaml.Node) {
-					c.boolean(v, name+".yellow_on_last_working_day", &dst.YellowOnLastWorkingDay)
+				"yellow_on_last_working_day": {Required: true, Check: func(v *yaml.Node) {
+					c.Boolean(v, name+".yellow_on_last_working_day", &dst.YellowOnLastWorkingDay)
 				}},
 			})
 		}}
 	}
-	c.mapping(root, "lights", map[string]field{
+	c.Mapping(root, "lights", map[string]strictyaml.Field{
 		"cases": limitRule("cases", &r.Cases),
 		"steps": limitRule("steps", &r.Steps),
-		"tasks": {required: true, check: func(v *yaml.Node) {
-			c.mapping(v, "tasks", map[string]field{
-				"yellow_above_share": {required: true, check: func(v *yaml.Node) {
+		"tasks": {Required: true, Check: func(v *yaml.Node) {
+			c.Mapping(v, "tasks", map[string]strictyaml.Field{
+				"yellow_above_share": {Required: true, Check: func(v *yaml.Node) {
 					c.share(v, "tasks.yellow_above_share", &r.Tasks.YellowAboveShare)
 				}},
-				"yellow_on_due_date": {required: true, check: func(v *yaml.Node) {
-					c.boolean(v, "tasks.yellow_on_due_date", &r.Tasks.YellowOnDueDate)
+				"yellow_on_due_date": {Required: true, Check: func(v *yaml.Node) {
+					c.Boolean(v, "tasks.yellow_on_due_date", &r.Tasks.YellowOnDueDate)
 				}},
 			})
 		}},
 	})
-	if err := c.err(); err != nil {
+	if err := c.Err(); err != nil {
 		return LightRules{}, err
 	}
 	sum := sha256.Sum256(data)

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"effidx/strictyaml"
 )
 
 // Override is a local layer on the national calendar for a region or a
@@ -31,24 +33,24 @@ const maxRange = 366
 // reversed or overlong ranges, a date listed twice or both closed and open
 // are all errors, reported together with their lines.
 func ParseOverride(file string, data []byte) (Override, error) {
-	c := &checker{file: file}
+	c := newChecker(file)
 	var ov Override
-	root := c.parseDoc(data)
+	root := c.ParseDoc(data)
 	if root == nil {
-		return ov, c.err()
+		return ov, c.Err()
 	}
 	type where struct {
 		line int
 		list string
 	}
 	seen := map[Date]where{}
-	dates := func(list string, dst *[]Date) field {
-		return field{check: func(v *yaml.Node) {
+	dates := func(list string, dst *[]Date) strictyaml.Field {
+		return strictyaml.Field{Check: func(v *yaml.Node) {
 			if v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 				return // "closed:" with nothing after it: an empty list
 			}
 			if v.Kind != yaml.SequenceNode {
-				c.addf(v, "%s: want a list of dates (YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD), got %s", list, kindName(v))
+				c.Addf(v, "%s: want a list of dates (YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD), got %s", list, strictyaml.KindName(v))
 				return
 			}
 			for _, e := range v.Content {
@@ -59,9 +61,9 @@ func ParseOverride(file string, data []byte) (Override, error) {
 				for d := from; d <= to; d++ {
 					if w, dup := seen[d]; dup {
 						if w.list == list {
-							c.addf(e, "%s: %s listed twice (first at line %d)", list, d, w.line)
+							c.Addf(e, "%s: %s listed twice (first at line %d)", list, d, w.line)
 						} else {
-							c.addf(e, "%s: %s is also %s (line %d)", list, d, w.list, w.line)
+							c.Addf(e, "%s: %s is also %s (line %d)", list, d, w.list, w.line)
 						}
 						continue
 					}
@@ -71,10 +73,10 @@ func ParseOverride(file string, data []byte) (Override, error) {
 			}
 		}}
 	}
-	c.mapping(root, "override", map[string]field{
-		"name": {required: true, check: func(v *yaml.Node) {
+	c.Mapping(root, "override", map[string]strictyaml.Field{
+		"name": {Required: true, Check: func(v *yaml.Node) {
 			if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || strings.TrimSpace(v.Value) == "" {
-				c.addf(v, "name: want a non-empty text, got %s", kindName(v))
+				c.Addf(v, "name: want a non-empty text, got %s", strictyaml.KindName(v))
 				return
 			}
 			ov.Name = v.Value
@@ -82,18 +84,18 @@ func ParseOverride(file string, data []byte) (Override, error) {
 		"closed": dates("closed", &ov.Closed),
 		"open":   dates("open", &ov.Open),
 	})
-	return ov, c.err()
+	return ov, c.Err()
 }
 
 func (c *checker) dateRange(n *yaml.Node, list string) (Date, Date, bool) {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		c.addf(n, "%s: want a date (YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD), got %s", list, kindName(n))
+		c.Addf(n, "%s: want a date (YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD), got %s", list, strictyaml.KindName(n))
 		return 0, 0, false
 	}
 	a, b, isRange := strings.Cut(n.Value, "..")
 	from, err := ParseDate(strings.TrimSpace(a))
 	if err != nil {
-		c.addf(n, "%s: %q is not a date (want YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD)", list, n.Value)
+		c.Addf(n, "%s: %q is not a date (want YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD)", list, n.Value)
 		return 0, 0, false
 	}
 	if !isRange {
@@ -101,15 +103,15 @@ func (c *checker) dateRange(n *yaml.Node, list string) (Date, Date, bool) {
 	}
 	to, err := ParseDate(strings.TrimSpace(b))
 	if err != nil {
-		c.addf(n, "%s: %q is not a date range (want YYYY-MM-DD..YYYY-MM-DD)", list, n.Value)
+		c.Addf(n, "%s: %q is not a date range (want YYYY-MM-DD..YYYY-MM-DD)", list, n.Value)
 		return 0, 0, false
 	}
 	switch {
 	case to < from:
-		c.addf(n, "%s: range %q ends before it starts", list, n.Value)
+		c.Addf(n, "%s: range %q ends before it starts", list, n.Value)
 		return 0, 0, false
 	case int(to-from) >= maxRange:
-		c.addf(n, "%s: range %q is longer than %d days", list, n.Value, maxRange)
+		c.Addf(n, "%s: range %q is longer than %d days", list, n.Value, maxRange)
 		return 0, 0, false
 	}
 	return from, to, true
