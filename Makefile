@@ -3,13 +3,18 @@
 GO ?= go
 TEST_TIMEOUT ?= 20m
 
-.PHONY: demo test deps build vet bench fuzz
+.PHONY: demo test race deps build vet bench fuzz
 
 demo: deps
 	$(GO) run ./cmd/effidx demo
 
 test: deps vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The race detector needs cgo (gcc): not part of `make test`, which must run
+# on a bare Debian machine.
+race: deps
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 deps:
 	@scripts/deps.sh
@@ -24,6 +29,7 @@ vet:
 
 bench: deps
 	$(GO) run ./cmd/effidx bench ingest
+	$(GO) run ./cmd/effidx bench lights
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/
