@@ -129,23 +129,16 @@ func (w *Writer) store(ctx context.Context, batch *event.Batch) error {
 func (w *Writer) drain(pos spool.Pos, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	// fill with a done context reads what is there and never waits.
+	done, stop := context.WithCancel(context.Background())
+	stop()
 	batch := &event.Batch{}
 	var buf []byte
 	for {
 		batch.Reset()
-		next := pos
-		for batch.Len() < w.cfg.BatchRows {
-			rec, n, err := w.spool.Read(next, &buf)
-			if errors.Is(err, spool.ErrNoData) {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if err := unmarshalInto(rec.Payload, batch); err != nil {
-				return fmt.Errorf("spool record at %s: %w", next, err)
-			}
-			next = n
+		next, err := w.fill(done, pos, batch, &buf)
+		if err != nil {
+			return err
 		}
 		if batch.Len() == 0 {
 			return nil

@@ -128,87 +128,64 @@ func Stream(ctx context.Context, conn driver.Conn, db string, since time.Time, s
 		filter, args = fmt.Sprintf(touchedSQL, db), []any{since}
 	}
 	chunk := make([]Item, 0, size)
-	emit := func(it Item) error {
-		chunk = append(chunk, it)
-		if len(chunk) < size {
-			return nil
+	// each runs one query and emits an item per row.
+	each := func(what, query string, scan func(driver.Rows) (Item, error)) error {
+		rows, err := conn.Query(ctx, fmt.Sprintf(query, db, filter), args...)
+		if err != nil {
+			return fmt.Errorf("load open %s: %w", what, err)
 		}
-		err := f(chunk)
-		chunk = make([]Item, 0, size)
-		return err
-	}
-	rows, err := conn.Query(ctx, fmt.Sprintf(casesSQL, db, filter), args...)
-	if err != nil {
-		return fmt.Errorf("load open cases: %w", err)
+		defer rows.Close()
+		for rows.Next() {
+			it, err := scan(rows)
+			if err != nil {
+				return fmt.Errorf("load open %s: %w", what, err)
+			}
+			if chunk = append(chunk, it); len(chunk) == size {
+				if err := f(chunk); err != nil {
+					return err
+				}
+				chunk = make([]Item, 0, size)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("load open %s: %w", what, err)
+		}
+		return nil
 	}
 	var susp, res []uint32
-	for rows.Next() {
+	if err := each("cases", casesSQL, func(rows driver.Rows) (Item, error) {
 		var it Item
 		var kind int8
 		var promised, legal int32
 		susp, res = susp[:0], res[:0]
-		if err := rows.Scan(&kind, &it.CaseID, &it.Department, &it.Matter, &it.Responsible, &it.Start, &promised, &legal, &susp, &res); err != nil {
-			rows.Close()
-			return fmt.Errorf("load open cases: %w", err)
-		}
+		err := rows.Scan(&kind, &it.CaseID, &it.Department, &it.Matter, &it.Responsible, &it.Start, &promised, &legal, &susp, &res)
 		it.Kind = event.Kind(kind).String()
 		it.Promised, it.Legal = int(promised), int(legal)
 		if len(susp) > 0 {
 			it.Suspensions = pair(unixTimes(susp), unixTimes(res))
 		}
-		if err := emit(it); err != nil {
-			rows.Close()
-			return err
-		}
+		return it, err
+	}); err != nil {
+		return err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load open cases: %w", err)
-	}
-
-	rows, err = conn.Query(ctx, fmt.Sprintf(stepsSQL, db, filter), args...)
-	if err != nil {
-		return fmt.Errorf("load open steps: %w", err)
-	}
-	for rows.Next() {
+	if err := each("steps", stepsSQL, func(rows driver.Rows) (Item, error) {
 		it := Item{Kind: KindStep, Legal: -1}
 		var limit int32
-		if err := rows.Scan(&it.CaseID, &it.Sub, &it.Department, &it.Matter, &it.Responsible, &it.Start, &limit); err != nil {
-			rows.Close()
-			return fmt.Errorf("load open steps: %w", err)
-		}
+		err := rows.Scan(&it.CaseID, &it.Sub, &it.Department, &it.Matter, &it.Responsible, &it.Start, &limit)
 		it.Promised = int(limit)
-		if err := emit(it); err != nil {
-			rows.Close()
-			return err
-		}
+		return it, err
+	}); err != nil {
+		return err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load open steps: %w", err)
-	}
-
-	rows, err = conn.Query(ctx, fmt.Sprintf(tasksSQL, db, filter), args...)
-	if err != nil {
-		return fmt.Errorf("load open tasks: %w", err)
-	}
-	for rows.Next() {
+	if err := each("tasks", tasksSQL, func(rows driver.Rows) (Item, error) {
 		it := Item{Kind: "task", Promised: -1, Legal: -1}
-		if err := rows.Scan(&it.CaseID, &it.Sub, &it.Department, &it.Responsible, &it.Start, &it.DueDate); err != nil {
-			rows.Close()
-			return fmt.Errorf("load open tasks: %w", err)
-		}
+		err := rows.Scan(&it.CaseID, &it.Sub, &it.Department, &it.Responsible, &it.Start, &it.DueDate)
 		if it.Sub != "" {
 			it.Kind = KindMilestone
 		}
-		if err := emit(it); err != nil {
-			rows.Close()
-			return err
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("load open tasks: %w", err)
+		return it, err
+	}); err != nil {
+		return err
 	}
 	if len(chunk) > 0 {
 		return f(chunk)

@@ -181,36 +181,41 @@ func (j *Job) runOnce(ctx context.Context) error {
 	}
 	read := time.Since(start)
 	now := j.now()
-	// Judge every live item on every core.
+	// Judge every live item on every core. Each chunk's verdicts go to its
+	// own span of lit, so nothing is copied afterwards; items without a
+	// light leave an empty slot, which sortOrder leaves out.
+	type job struct {
+		items []Item
+		out   []Lit
+	}
 	total := 0
 	for _, c := range j.chunks {
 		total += len(c)
 	}
-	total -= j.dead
-	chunks := make(chan []Item, len(j.chunks))
+	lit := make([]Lit, total)
+	jobs := make(chan job, len(j.chunks))
+	off := 0
 	for _, c := range j.chunks {
-		chunks <- c
+		jobs <- job{c, lit[off : off+len(c)]}
+		off += len(c)
 	}
-	close(chunks)
+	close(jobs)
 	parts := make([]judged, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for p := range parts {
-		parts[p] = judged{lit: make([]Lit, 0, total/len(parts)+10000), open: map[gaugeKey]int{}, legal: map[gaugeKey]int{}}
+		parts[p] = judged{open: map[gaugeKey]int{}, legal: map[gaugeKey]int{}}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for c := range chunks {
-				j.judgeAll(&parts[p], c, now, version)
+			for jb := range jobs {
+				j.judgeAll(&parts[p], jb.items, jb.out, now, version)
 			}
 		}()
 	}
 	wg.Wait()
 	loaded := time.Since(start)
-	lit := make([]Lit, 0, total)
 	open, legal, changes := parts[0].open, parts[0].legal, parts[0].changes
-	lit = append(lit, parts[0].lit...)
 	for _, p := range parts[1:] {
-		lit = append(lit, p.lit...)
 		for k, n := range p.open {
 			open[k] += n
 		}
@@ -232,10 +237,10 @@ func (j *Job) runOnce(ctx context.Context) error {
 	j.snapshot, j.order, j.taken = lit, order, now
 	j.mu.Unlock()
 	took := time.Since(start)
-	j.metrics.items.Set(float64(len(lit)))
+	j.metrics.items.Set(float64(len(order)))
 	j.metrics.duration.Set(took.Seconds())
 	j.metrics.lastSuccess.SetToCurrentTime()
-	j.log.Debug("lights computed", "items", len(lit), "changes", len(changes), "took", took,
+	j.log.Debug("lights computed", "items", len(order), "changes", len(changes), "took", took,
 		"full", full, "read", read, "judge", loaded-read, "merge", judgedIn-loaded)
 	return nil
 }
@@ -321,16 +326,16 @@ func (c *counts) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// judged is what judging a share of the items gives.
+// judged is what judging a share of the items gives, besides the verdicts.
 type judged struct {
-	lit         []Lit
 	open, legal map[gaugeKey]int
 	changes     []warehouse.LightChange
 }
 
-// judgeAll judges items into out; it only reads the job's state, so
-// chunks are judged concurrently, each worker with its own out.
-func (j *Job) judgeAll(out *judged, items []Item, now time.Time, version string) {
+// judgeAll judges items into lit (lit[i] for items[i]) and out; it only
+// reads the job's state, so chunks are judged concurrently, each worker
+// with its own out.
+func (j *Job) judgeAll(out *judged, items []Item, lit []Lit, now time.Time, version string) {
 	for i := range items {
 		it := &items[i]
 		if it.dead {
@@ -341,7 +346,7 @@ func (j *Job) judgeAll(out *judged, items []Item, now time.Time, version string)
 			continue
 		}
 		v.level = level(v.Light)
-		out.lit = append(out.lit, Lit{Item: it, Verdict: v})
+		lit[i] = Lit{Item: it, Verdict: v}
 		out.open[gaugeKey{it.Department, it.Kind, v.level}]++
 		if v.LegalOverdue {
 			out.legal[gaugeKey{it.Department, it.Kind, 0}]++
@@ -447,21 +452,25 @@ func (j *Job) read(ctx context.Context) (bool, error) {
 
 // sortOrder lists lit worst first: red, then yellow, then green; within a
 // light, legally overdue first, then the fewest working days left. Sorting
-// 16-byte keys instead of the items keeps a million-item run fast.
+// 16-byte keys instead of the items keeps a million-item run fast. Empty
+// slots (items without a light) are left out.
 func sortOrder(lit []Lit) []int32 {
 	type entry struct {
 		key uint64
 		idx int32
 	}
-	es := make([]entry, len(lit))
+	es := make([]entry, 0, len(lit))
 	for i := range lit {
 		l := &lit[i]
+		if l.Item == nil {
+			continue // no light: dead, or no limit
+		}
 		var overdue uint64
 		if l.LegalOverdue {
 			overdue = 1
 		}
 		left := uint64(int64(l.WorkdaysLeft) + 1<<40) // non-negative, order kept
-		es[i] = entry{key: uint64(2-l.level)<<62 | (1-overdue)<<61 | left, idx: int32(i)}
+		es = append(es, entry{key: uint64(2-l.level)<<62 | (1-overdue)<<61 | left, idx: int32(i)})
 	}
 	slices.SortFunc(es, func(a, b entry) int {
 		if a.key != b.key {

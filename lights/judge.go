@@ -21,13 +21,9 @@ func (r *RulesJudge) Begin() (string, error) {
 	if cal == nil {
 		return "", err
 	}
-	if err != nil {
-		// Keep judging with the last good calendar; the error is logged.
-		r.cal = cal
-		return cal.Version() + "/" + r.Rules.Version, err
-	}
+	// With an error, cal is the last good calendar: keep judging with it.
 	r.cal = cal
-	return cal.Version() + "/" + r.Rules.Version, nil
+	return cal.Version() + "/" + r.Rules.Version, err
 }
 
 // Judge implements Judge. Tasks and milestones count calendar days against
