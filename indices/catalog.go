@@ -74,6 +74,7 @@ type Catalog struct {
 	Dimensions []*Dimension
 
 	hash       string
+	text       []byte // the file as read, stored with results (Store.RememberCatalog)
 	groups     []*Group
 	indicators []*Indicator
 	byID       map[string]*Indicator
@@ -122,6 +123,9 @@ type Indicator struct {
 // do not count, only the values.
 func (c *Catalog) Version() string { return c.Label + "+" + c.hash }
 
+// Text is the catalog file as it was read.
+func (c *Catalog) Text() []byte { return c.text }
+
 // Groups lists the first-level indicators in file order.
 func (c *Catalog) Groups() []*Group { return c.groups }
 
@@ -167,7 +171,7 @@ func Parse(name string, data []byte) (*Catalog, error) {
 	if root == nil {
 		return nil, p.Err()
 	}
-	cat := &Catalog{Source: name}
+	cat := &Catalog{Source: name, text: append([]byte(nil), data...)}
 	p.Mapping(root, "catalog", map[string]strictyaml.Field{
 		"version": {Required: true, Check: func(v *yaml.Node) {
 			var s string

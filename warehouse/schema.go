@@ -192,6 +192,68 @@ var lightChangeColumns = []Column{
 	{"ver", "UInt64"},                   // larger for an earlier observation
 }
 
+// Index tables (issue 4). Periods are written as in the API: 2026-10-05,
+// 2026-10, 2026-Q4, 2026.
+const (
+	periodKindEnum  = "Enum8('day' = 1, 'month' = 2, 'quarter' = 3, 'year' = 4)"
+	subjectTypeEnum = "Enum8('department' = 1, 'region' = 2, 'city' = 3)"
+)
+
+// resultColumns: one row per period, subject and indicator of one run. A
+// period's rows are written by one insert (one part), and readers take the
+// period's latest run, so a rerun replaces a result and never adds to it.
+var resultColumns = []Column{
+	{"period", "String"},
+	{"period_kind", periodKindEnum},
+	{"subject_type", subjectTypeEnum},
+	{"subject", "String"},
+	{"indicator", "String"},
+	{"numerator", "Float64"},
+	{"denominator", "Float64"},
+	{"value", "Float64"}, // nan = n/a (zero denominator)
+	{"catalog", "String"},
+	{"calendar", "String"},
+	{"computed_at", "DateTime('{tz}')"},
+	{"run", "UInt64"}, // unix nanoseconds of the run's start: the latest run wins
+}
+
+// manualColumns: inspector entries of the manual indicators (E4.x); every
+// version is kept, the latest counts.
+var manualColumns = []Column{
+	{"period", "String"},
+	{"department", "String"},
+	{"indicator", "String"},
+	{"value", "Float64"},
+	{"inspector", "String"},
+	{"note", "String"},
+	{"entered_at", "DateTime('{tz}')"},
+	{"seq", "UInt64"}, // unix nanoseconds of the entry: orders entries within a second
+}
+
+// scoreChangeColumns: scores that changed when a recompute followed a new
+// catalog or calendar version.
+var scoreChangeColumns = []Column{
+	{"period", "String"},
+	{"subject_type", subjectTypeEnum},
+	{"subject", "String"},
+	{"level", "String"}, // indicator, group or dimension id, or "total"
+	{"before", "Float64"},
+	{"after", "Float64"},
+	{"catalog_before", "String"},
+	{"catalog_after", "String"},
+	{"calendar_before", "String"},
+	{"calendar_after", "String"},
+	{"changed_at", "DateTime('{tz}')"},
+}
+
+// catalogColumns: the text of every catalog version results were computed
+// with, so that scores can be recomputed under an earlier version.
+var catalogColumns = []Column{
+	{"version", "String"},
+	{"yaml", "String"},
+	{"first_used", "DateTime('{tz}')"},
+}
+
 // Migrations is the schema history. Append; never edit an applied entry.
 var Migrations = []Migration{
 	{Version: 1, Name: "events and rejected_events", Tables: []Table{
@@ -223,6 +285,40 @@ var Migrations = []Migration{
 			PartitionBy: "toYYYYMM(since)",
 			OrderBy:     "(kind, case_id, item, light)",
 			ShardBy:     "cityHash64(case_id)",
+		},
+	}}, {Version: 3, Name: "index results and manual entries", Tables: []Table{
+		{
+			Name:        "indicator_results",
+			Comment:     "numerator, denominator and value per period, subject and indicator; readers take each period's latest run",
+			Columns:     resultColumns,
+			Engine:      "ReplacingMergeTree(run)",
+			PartitionBy: "period_kind",
+			OrderBy:     "(period, subject_type, subject, indicator)",
+			ShardBy:     "cityHash64(period)",
+		},
+		{
+			Name:    "manual_values",
+			Comment: "inspector entries of the manual indicators (E4.x): every version kept (audit trail), the latest counts",
+			Columns: manualColumns,
+			Engine:  "MergeTree()",
+			OrderBy: "(department, indicator, period, seq)",
+			ShardBy: "cityHash64(department)",
+		},
+		{
+			Name:    "score_changes",
+			Comment: "scores changed by a recompute after a catalog or calendar change (before and after); one row per transition",
+			Columns: scoreChangeColumns,
+			Engine:  "ReplacingMergeTree(changed_at)",
+			OrderBy: "(period, subject_type, subject, level, catalog_after, calendar_after)",
+			ShardBy: "cityHash64(period)",
+		},
+		{
+			Name:    "catalogs",
+			Comment: "the text of each catalog version results were computed with",
+			Columns: catalogColumns,
+			Engine:  "ReplacingMergeTree(first_used)",
+			OrderBy: "version",
+			ShardBy: "cityHash64(version)",
 		},
 	}},
 }

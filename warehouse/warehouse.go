@@ -101,6 +101,9 @@ func (w *Warehouse) Close() error { return w.conn.Close() }
 // Conn is the underlying connection, for the packages that query.
 func (w *Warehouse) Conn() driver.Conn { return w.conn }
 
+// Config is the configuration the warehouse was opened with.
+func (w *Warehouse) Config() Config { return w.cfg }
+
 // Database is the effidx database name.
 func (w *Warehouse) Database() string { return w.cfg.Database }
 

@@ -86,3 +86,79 @@ ORDER BY (kind, case_id, item, light);
 
 CREATE TABLE IF NOT EXISTS effidx.light_changes ON CLUSTER city AS effidx.light_changes_local
 ENGINE = Distributed(city, effidx, light_changes_local, cityHash64(case_id));
+
+-- migration 3: index results and manual entries
+-- numerator, denominator and value per period, subject and indicator; readers take each period's latest run
+CREATE TABLE IF NOT EXISTS effidx.indicator_results_local ON CLUSTER city
+(
+    period String,
+    period_kind Enum8('day' = 1, 'month' = 2, 'quarter' = 3, 'year' = 4),
+    subject_type Enum8('department' = 1, 'region' = 2, 'city' = 3),
+    subject String,
+    indicator String,
+    numerator Float64,
+    denominator Float64,
+    value Float64,
+    catalog String,
+    calendar String,
+    computed_at DateTime('Asia/Shanghai'),
+    run UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/indicator_results_local', '{replica}', run)
+PARTITION BY period_kind
+ORDER BY (period, subject_type, subject, indicator);
+
+CREATE TABLE IF NOT EXISTS effidx.indicator_results ON CLUSTER city AS effidx.indicator_results_local
+ENGINE = Distributed(city, effidx, indicator_results_local, cityHash64(period));
+
+-- inspector entries of the manual indicators (E4.x): every version kept (audit trail), the latest counts
+CREATE TABLE IF NOT EXISTS effidx.manual_values_local ON CLUSTER city
+(
+    period String,
+    department String,
+    indicator String,
+    value Float64,
+    inspector String,
+    note String,
+    entered_at DateTime('Asia/Shanghai'),
+    seq UInt64
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/effidx/manual_values_local', '{replica}')
+ORDER BY (department, indicator, period, seq);
+
+CREATE TABLE IF NOT EXISTS effidx.manual_values ON CLUSTER city AS effidx.manual_values_local
+ENGINE = Distributed(city, effidx, manual_values_local, cityHash64(department));
+
+-- scores changed by a recompute after a catalog or calendar change (before and after); one row per transition
+CREATE TABLE IF NOT EXISTS effidx.score_changes_local ON CLUSTER city
+(
+    period String,
+    subject_type Enum8('department' = 1, 'region' = 2, 'city' = 3),
+    subject String,
+    level String,
+    before Float64,
+    after Float64,
+    catalog_before String,
+    catalog_after String,
+    calendar_before String,
+    calendar_after String,
+    changed_at DateTime('Asia/Shanghai')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/score_changes_local', '{replica}', changed_at)
+ORDER BY (period, subject_type, subject, level, catalog_after, calendar_after);
+
+CREATE TABLE IF NOT EXISTS effidx.score_changes ON CLUSTER city AS effidx.score_changes_local
+ENGINE = Distributed(city, effidx, score_changes_local, cityHash64(period));
+
+-- the text of each catalog version results were computed with
+CREATE TABLE IF NOT EXISTS effidx.catalogs_local ON CLUSTER city
+(
+    version String,
+    yaml String,
+    first_used DateTime('Asia/Shanghai')
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/catalogs_local', '{replica}', first_used)
+ORDER BY version;
+
+CREATE TABLE IF NOT EXISTS effidx.catalogs ON CLUSTER city AS effidx.catalogs_local
+ENGINE = Distributed(city, effidx, catalogs_local, cityHash64(version));

@@ -77,3 +77,67 @@ CREATE TABLE IF NOT EXISTS effidx.light_changes
 ENGINE = ReplacingMergeTree(ver)
 PARTITION BY toYYYYMM(since)
 ORDER BY (kind, case_id, item, light);
+
+-- migration 3: index results and manual entries
+-- numerator, denominator and value per period, subject and indicator; readers take each period's latest run
+CREATE TABLE IF NOT EXISTS effidx.indicator_results
+(
+    period String,
+    period_kind Enum8('day' = 1, 'month' = 2, 'quarter' = 3, 'year' = 4),
+    subject_type Enum8('department' = 1, 'region' = 2, 'city' = 3),
+    subject String,
+    indicator String,
+    numerator Float64,
+    denominator Float64,
+    value Float64,
+    catalog String,
+    calendar String,
+    computed_at DateTime('Asia/Shanghai'),
+    run UInt64
+)
+ENGINE = ReplacingMergeTree(run)
+PARTITION BY period_kind
+ORDER BY (period, subject_type, subject, indicator);
+
+-- inspector entries of the manual indicators (E4.x): every version kept (audit trail), the latest counts
+CREATE TABLE IF NOT EXISTS effidx.manual_values
+(
+    period String,
+    department String,
+    indicator String,
+    value Float64,
+    inspector String,
+    note String,
+    entered_at DateTime('Asia/Shanghai'),
+    seq UInt64
+)
+ENGINE = MergeTree()
+ORDER BY (department, indicator, period, seq);
+
+-- scores changed by a recompute after a catalog or calendar change (before and after); one row per transition
+CREATE TABLE IF NOT EXISTS effidx.score_changes
+(
+    period String,
+    subject_type Enum8('department' = 1, 'region' = 2, 'city' = 3),
+    subject String,
+    level String,
+    before Float64,
+    after Float64,
+    catalog_before String,
+    catalog_after String,
+    calendar_before String,
+    calendar_after String,
+    changed_at DateTime('Asia/Shanghai')
+)
+ENGINE = ReplacingMergeTree(changed_at)
+ORDER BY (period, subject_type, subject, level, catalog_after, calendar_after);
+
+-- the text of each catalog version results were computed with
+CREATE TABLE IF NOT EXISTS effidx.catalogs
+(
+    version String,
+    yaml String,
+    first_used DateTime('Asia/Shanghai')
+)
+ENGINE = ReplacingMergeTree(first_used)
+ORDER BY version;

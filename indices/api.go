@@ -1,0 +1,579 @@
+package indices
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"effidx/access"
+)
+
+// API serves the index: scores and ranks, the department self-portrait,
+// the cases behind a deduction, and a matter's three lines (SPEC 6).
+type API struct {
+	job    *Job
+	manual *Manual
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	inflight map[string]*sync.Mutex // a period computed on demand, once
+}
+
+// NewAPI serves what job computes, with manual entries from manual.
+func NewAPI(job *Job, manual *Manual, log *slog.Logger) *API {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &API{job: job, manual: manual, log: log, inflight: map[string]*sync.Mutex{}}
+}
+
+// Register hands every route to handle (a ServeMux pattern and its
+// handler); the caller wraps them in the access middleware, which puts the
+// caller's identity into the request.
+func (a *API) Register(handle func(pattern string, h http.Handler)) {
+	handle("GET /api/v1/scores", http.HandlerFunc(a.scores))
+	handle("GET /api/v1/portrait/{department}", http.HandlerFunc(a.portrait))
+	handle("GET /api/v1/deductions/{department}/{indicator}", http.HandlerFunc(a.deductions))
+	handle("GET /api/v1/matters/{matter}/lines", http.HandlerFunc(a.lines))
+	handle("PUT /api/v1/manual/{department}/{indicator}", a.manual.PutHandler())
+	handle("GET /api/v1/manual/{department}/{indicator}", a.manual.HistoryHandler())
+}
+
+// errNotYet: the period has not begun.
+var errNotYet = errors.New("period has not begun")
+
+// computation is the stored run of p, computed now if p was never computed
+// (a period a leader picks for the first time).
+func (a *API) computation(ctx context.Context, p Period) (Computation, error) {
+	c, ok, err := a.job.store.Read(ctx, p)
+	if err != nil || ok {
+		return c, err
+	}
+	cal, err := a.job.Calendar()
+	if cal == nil {
+		return c, err
+	}
+	if p.Start(cal.Location()).After(a.job.now()) {
+		return c, errNotYet
+	}
+	a.mu.Lock()
+	m := a.inflight[p.String()]
+	if m == nil {
+		m = &sync.Mutex{}
+		a.inflight[p.String()] = m
+	}
+	a.mu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+	if c, ok, err = a.job.store.Read(ctx, p); err != nil || ok {
+		return c, err
+	}
+	a.log.Info("computing a period on first request", "period", p.String())
+	c, _, err = a.job.ComputePeriod(ctx, p)
+	return c, err
+}
+
+// cards scores every subject of c with the current catalog and the
+// period's latest manual entries.
+func (a *API) cards(ctx context.Context, c Computation) ([]*Card, error) {
+	manual, err := a.manual.Latest(ctx, c.Period)
+	if err != nil {
+		return nil, err
+	}
+	cards := Cards(a.job.Catalog(), c.Results, manual)
+	byType := map[string][]*Card{}
+	for _, cd := range cards {
+		byType[cd.SubjectType] = append(byType[cd.SubjectType], cd)
+	}
+	for _, cs := range byType {
+		Rank(cs)
+	}
+	return cards, nil
+}
+
+// periodCards scores period p and its previous period, compared.
+func (a *API) periodCards(ctx context.Context, p Period) (Computation, []*Card, []*Card, error) {
+	c, err := a.computation(ctx, p)
+	if err != nil {
+		return c, nil, nil, err
+	}
+	cur, err := a.cards(ctx, c)
+	if err != nil {
+		return c, nil, nil, err
+	}
+	var prev []*Card
+	if pc, ok, err := a.job.store.Read(ctx, p.Previous()); err != nil {
+		return c, nil, nil, err
+	} else if ok {
+		if prev, err = a.cards(ctx, pc); err != nil {
+			return c, nil, nil, err
+		}
+	}
+	Compare(cur, prev)
+	return c, cur, prev, nil
+}
+
+// ScoresResponse is GET /api/v1/scores.
+type ScoresResponse struct {
+	Period      string    `json:"period"`
+	SubjectType string    `json:"subject_type"`
+	Catalog     string    `json:"catalog"`
+	Calendar    string    `json:"calendar"`
+	ComputedAt  time.Time `json:"computed_at"`
+	Cards       []*Card   `json:"cards"`
+}
+
+func (a *API) scores(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.identity(w, r); !ok {
+		return
+	}
+	p, ok := a.period(w, r)
+	if !ok {
+		return
+	}
+	typ := r.URL.Query().Get("subject")
+	switch typ {
+	case "":
+		typ = SubjectDepartment
+	case SubjectDepartment, SubjectRegion, SubjectCity:
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("subject %q: want department, region or city", typ))
+		return
+	}
+	c, cards, _, err := a.periodCards(r.Context(), p)
+	if err != nil {
+		a.fail(w, p, err)
+		return
+	}
+	out := ScoresResponse{Period: p.String(), SubjectType: typ, Catalog: c.Catalog, Calendar: c.Calendar, ComputedAt: c.ComputedAt, Cards: []*Card{}}
+	for _, cd := range cards {
+		if cd.SubjectType == typ {
+			out.Cards = append(out.Cards, cd)
+		}
+	}
+	sortRanked(out.Cards)
+	writeJSON(w, out)
+}
+
+func sortRanked(cs []*Card) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		ri, rj := cs[i].Rank, cs[j].Rank
+		if (ri == 0) != (rj == 0) {
+			return rj == 0
+		}
+		if ri != rj {
+			return ri < rj
+		}
+		return cs[i].Subject < cs[j].Subject
+	})
+}
+
+// PortraitIndicator is one indicator of a self-portrait.
+type PortraitIndicator struct {
+	*Indicator
+	Score     *IndicatorScore `json:"score"`
+	CityValue float64         `json:"-"`
+	CityMean  float64         `json:"-"`
+	PrevValue float64         `json:"-"`
+	PrevScore float64         `json:"-"`
+}
+
+// MarshalJSON flattens the catalog entry and the score, NaN as null.
+func (p PortraitIndicator) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		*Indicator
+		Score     *IndicatorScore `json:"score"`
+		CityValue jsonFloat       `json:"city_value"`
+		CityMean  jsonFloat       `json:"city_mean"`
+		PrevValue jsonFloat       `json:"prev_value"`
+		PrevScore jsonFloat       `json:"prev_score"`
+	}{p.Indicator, p.Score, jsonFloat(p.CityValue), jsonFloat(p.CityMean), jsonFloat(p.PrevValue), jsonFloat(p.PrevScore)})
+}
+
+// PortraitResponse is GET /api/v1/portrait/{department}.
+type PortraitResponse struct {
+	Period     string              `json:"period"`
+	Department string              `json:"department"`
+	Catalog    string              `json:"catalog"`
+	Calendar   string              `json:"calendar"`
+	ComputedAt time.Time           `json:"computed_at"`
+	Ranked     int                 `json:"ranked"` // departments with a rank
+	Card       *Card               `json:"card"`
+	Indicators []PortraitIndicator `json:"indicators"`
+}
+
+func (a *API) portrait(w http.ResponseWriter, r *http.Request) {
+	dept := r.PathValue("department")
+	if !a.canSee(w, r, dept) {
+		return
+	}
+	p, ok := a.period(w, r)
+	if !ok {
+		return
+	}
+	c, cards, prev, err := a.periodCards(r.Context(), p)
+	if err != nil {
+		a.fail(w, p, err)
+		return
+	}
+	card := Lookup(cards, SubjectDepartment, dept)
+	if card == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("department %q has no data in %s", dept, p))
+		return
+	}
+	city := Lookup(cards, SubjectCity, CityID)
+	prevCard := Lookup(prev, SubjectDepartment, dept)
+	out := PortraitResponse{Period: p.String(), Department: dept, Catalog: c.Catalog, Calendar: c.Calendar, ComputedAt: c.ComputedAt, Card: card}
+	for _, cd := range cards {
+		if cd.SubjectType == SubjectDepartment && cd.Rank > 0 {
+			out.Ranked++
+		}
+	}
+	for i, ind := range a.job.Catalog().Indicators() {
+		pi := PortraitIndicator{Indicator: ind, Score: card.Indicators[i], CityValue: math.NaN(), CityMean: cityMean(cards, i),
+			PrevValue: math.NaN(), PrevScore: math.NaN()}
+		if city != nil {
+			pi.CityValue = city.Indicators[i].Value
+		}
+		if prevCard != nil && i < len(prevCard.Indicators) && prevCard.Indicators[i].ID == ind.ID {
+			pi.PrevValue, pi.PrevScore = prevCard.Indicators[i].Value, prevCard.Indicators[i].Score
+		}
+		out.Indicators = append(out.Indicators, pi)
+	}
+	writeJSON(w, out)
+}
+
+// cityMean is the mean of the departments' values of indicator i (n/a
+// ones left out).
+func cityMean(cards []*Card, i int) float64 {
+	sum, n := 0.0, 0
+	for _, cd := range cards {
+		if cd.SubjectType == SubjectDepartment && !cd.Indicators[i].NA {
+			sum += cd.Indicators[i].Value
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// DeductionItem is one case, step, task, reminder or event behind lost
+// points.
+type DeductionItem struct {
+	CaseID      string     `json:"case_id"`
+	Item        string     `json:"item,omitempty"` // step, milestone or reminder id; for events the type or error
+	Matter      string     `json:"matter,omitempty"`
+	Start       *time.Time `json:"start"` // accepted, started, reminded, turned red, happened
+	End         *time.Time `json:"end"`   // completed, finished, responded, received; null while open
+	Numerator   float64    `json:"numerator"`
+	Denominator float64    `json:"denominator"`
+	What        string     `json:"what"`
+}
+
+// DeductionsResponse is GET /api/v1/deductions/{department}/{indicator}.
+type DeductionsResponse struct {
+	Period     string          `json:"period"`
+	Department string          `json:"department"`
+	Indicator  string          `json:"indicator"`
+	Name       string          `json:"name_zh"`
+	Score      *IndicatorScore `json:"score"`
+	Total      uint64          `json:"total"` // items in all pages
+	Page       int             `json:"page"`
+	PageSize   int             `json:"page_size"`
+	Items      []DeductionItem `json:"items"`
+}
+
+func (a *API) deductions(w http.ResponseWriter, r *http.Request) {
+	dept := r.PathValue("department")
+	if !a.canSee(w, r, dept) {
+		return
+	}
+	p, ok := a.period(w, r)
+	if !ok {
+		return
+	}
+	cat := a.job.Catalog()
+	ind := cat.Indicator(r.PathValue("indicator"))
+	if ind == nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("indicator %q is not in catalog %s (ids look like S1.1)", r.PathValue("indicator"), cat.Version()))
+		return
+	}
+	page, size, ok := paging(w, r)
+	if !ok {
+		return
+	}
+	out := DeductionsResponse{Period: p.String(), Department: dept, Indicator: ind.ID, Name: ind.NameZH, Page: page, PageSize: size, Items: []DeductionItem{}}
+	if _, cards, _, err := a.periodCards(r.Context(), p); err != nil {
+		a.fail(w, p, err)
+		return
+	} else if card := Lookup(cards, SubjectDepartment, dept); card != nil {
+		for _, s := range card.Indicators {
+			if s.ID == ind.ID {
+				out.Score = s
+			}
+		}
+	}
+	if !ind.Manual {
+		total, items, err := a.items(r.Context(), ind, dept, p, page, size)
+		if err != nil {
+			a.fail(w, p, err)
+			return
+		}
+		out.Total, out.Items = total, items
+	}
+	writeJSON(w, out)
+}
+
+// items pages through the items behind dept's lost points on ind.
+func (a *API) items(ctx context.Context, ind *Indicator, dept string, p Period, page, size int) (uint64, []DeductionItem, error) {
+	f, ok := lookupFormula(ind.Kind, ind.Query)
+	if !ok {
+		return 0, nil, fmt.Errorf("no computation for %s", ind.ID)
+	}
+	cal, err := a.job.Calendar()
+	if cal == nil {
+		return 0, nil, err
+	}
+	loc := cal.Location()
+	from, to := p.Start(loc), p.End(loc)
+	now := a.job.now()
+	db := a.job.wh.Database()
+	args := func(limit, offset int) []any {
+		return append(calendarArgs(cal, from, to, now),
+			clickhouse.Named("dept", dept), clickhouse.Named("limit", limit), clickhouse.Named("offset", offset))
+	}
+	down := ind.Direction == Down
+	// A formula may draw on several sources (E5.2: cases and tasks): the
+	// pages run through them in order.
+	var total uint64
+	var out []DeductionItem
+	skip := (page - 1) * size
+	for _, pt := range f.parts {
+		countQ, listQ := itemsSQL(db, pt.src, pt, kindNumber[ind.Kind], down, true), itemsSQL(db, pt.src, pt, kindNumber[ind.Kind], down, false)
+		if pt.src == srcEvents {
+			countQ, listQ = eventItemsSQL(db, ind.Query, true), eventItemsSQL(db, ind.Query, false)
+		}
+		var n uint64
+		if err := a.job.wh.Conn().QueryRow(ctx, countQ, args(0, 0)...).Scan(&n); err != nil {
+			return 0, nil, fmt.Errorf("count deductions %s/%s: %w", dept, ind.ID, err)
+		}
+		total += n
+		if skip >= int(n) {
+			skip -= int(n)
+			continue
+		}
+		want := size - len(out)
+		if want <= 0 {
+			continue
+		}
+		rows, err := a.job.wh.Conn().Query(ctx, listQ, args(want, skip)...)
+		if err != nil {
+			return 0, nil, fmt.Errorf("list deductions %s/%s: %w", dept, ind.ID, err)
+		}
+		skip = 0
+		for rows.Next() {
+			var it DeductionItem
+			var start, end time.Time
+			if err := rows.Scan(&it.CaseID, &it.Item, &it.Matter, &start, &end, &it.Numerator, &it.Denominator); err != nil {
+				rows.Close()
+				return 0, nil, fmt.Errorf("list deductions %s/%s: %w", dept, ind.ID, err)
+			}
+			it.Start, it.End = instant(start, loc), instant(end, loc)
+			it.What = lostWhat[ind.Query]
+			out = append(out, it)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return 0, nil, fmt.Errorf("list deductions %s/%s: %w", dept, ind.ID, err)
+		}
+	}
+	if out == nil {
+		out = []DeductionItem{}
+	}
+	return total, out, nil
+}
+
+// instant is nil for ClickHouse's zero DateTime (an absent time).
+func instant(t time.Time, loc *time.Location) *time.Time {
+	if t.Unix() <= 0 {
+		return nil
+	}
+	t = t.In(loc)
+	return &t
+}
+
+// LinesResponse is GET /api/v1/matters/{matter}/lines: the legal,
+// promised and actual working days of a matter's service cases completed
+// in the period (the three lines).
+type LinesResponse struct {
+	Period      string     `json:"period"`
+	Matter      string     `json:"matter"`
+	MatterName  string     `json:"matter_name"`
+	Cases       uint64     `json:"cases"`
+	Legal       jsonFloat  `json:"legal_days"`    // mean statutory limit
+	Promised    jsonFloat  `json:"promised_days"` // mean promised limit
+	Actual      jsonFloat  `json:"actual_days"`   // mean working days used
+	Departments []LinesRow `json:"departments"`
+}
+
+// LinesRow is the three lines of one department.
+type LinesRow struct {
+	Department string    `json:"department"`
+	Cases      uint64    `json:"cases"`
+	Legal      jsonFloat `json:"legal_days"`
+	Promised   jsonFloat `json:"promised_days"`
+	Actual     jsonFloat `json:"actual_days"`
+}
+
+func (a *API) lines(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.identity(w, r); !ok {
+		return
+	}
+	p, ok := a.period(w, r)
+	if !ok {
+		return
+	}
+	matter := r.PathValue("matter")
+	cal, err := a.job.Calendar()
+	if cal == nil {
+		a.fail(w, p, err)
+		return
+	}
+	loc := cal.Location()
+	q := linesSQL(a.job.wh.Database())
+	args := append(calendarArgs(cal, p.Start(loc), p.End(loc), a.job.now()), clickhouse.Named("matter", matter))
+	rows, err := a.job.wh.Conn().Query(r.Context(), q, args...)
+	if err != nil {
+		a.fail(w, p, fmt.Errorf("three lines of %s: %w", matter, err))
+		return
+	}
+	defer rows.Close()
+	out := LinesResponse{Period: p.String(), Matter: matter, Departments: []LinesRow{}}
+	var legalSum, promisedSum, actualSum, legalN, promisedN float64
+	for rows.Next() {
+		var row LinesRow
+		var name string
+		var ls, ln, ps, pn, us float64
+		if err := rows.Scan(&row.Department, &name, &row.Cases, &ls, &ln, &ps, &pn, &us); err != nil {
+			a.fail(w, p, fmt.Errorf("three lines of %s: %w", matter, err))
+			return
+		}
+		out.MatterName = name
+		row.Legal, row.Promised, row.Actual = jsonFloat(ratio(ls, ln)), jsonFloat(ratio(ps, pn)), jsonFloat(ratio(us, float64(row.Cases)))
+		out.Departments = append(out.Departments, row)
+		out.Cases += row.Cases
+		legalSum, legalN, promisedSum, promisedN, actualSum = legalSum+ls, legalN+ln, promisedSum+ps, promisedN+pn, actualSum+us
+	}
+	if err := rows.Err(); err != nil {
+		a.fail(w, p, fmt.Errorf("three lines of %s: %w", matter, err))
+		return
+	}
+	if out.Cases == 0 {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("matter %q has no service case completed in %s", matter, p))
+		return
+	}
+	out.Legal, out.Promised, out.Actual = jsonFloat(ratio(legalSum, legalN)), jsonFloat(ratio(promisedSum, promisedN)), jsonFloat(ratio(actualSum, float64(out.Cases)))
+	writeJSON(w, out)
+}
+
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return math.NaN()
+	}
+	return a / b
+}
+
+// identity is the caller, or a 401 already written.
+func (a *API) identity(w http.ResponseWriter, r *http.Request) (access.Identity, bool) {
+	id, ok := access.FromContext(r.Context())
+	if !ok {
+		access.Unauthorized(w, "no identity: send Authorization: Bearer <token>")
+	}
+	return id, ok
+}
+
+// canSee writes 401/403 unless the caller may see dept's details.
+func (a *API) canSee(w http.ResponseWriter, r *http.Request, dept string) bool {
+	id, ok := a.identity(w, r)
+	if !ok {
+		return false
+	}
+	if !id.CanSeeDepartment(dept) {
+		access.Forbidden(w, fmt.Sprintf("%s may see only department %s's portrait, deductions and cases", id.Name, id.Department))
+		return false
+	}
+	return true
+}
+
+// period reads ?period=, defaulting to the current month.
+func (a *API) period(w http.ResponseWriter, r *http.Request) (Period, bool) {
+	s := r.URL.Query().Get("period")
+	if s == "" {
+		loc := time.Local
+		if cal, _ := a.job.Calendar(); cal != nil {
+			loc = cal.Location()
+		}
+		return PeriodOf(Month, a.job.now().In(loc)), true
+	}
+	p, err := ParsePeriod(s)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return p, false
+	}
+	return p, true
+}
+
+func paging(w http.ResponseWriter, r *http.Request) (page, size int, ok bool) {
+	page, size = 1, 50
+	for _, f := range []struct {
+		name     string
+		dst      *int
+		min, max int
+	}{{"page", &page, 1, 1 << 20}, {"page_size", &size, 1, 500}} {
+		s := r.URL.Query().Get(f.name)
+		if s == "" {
+			continue
+		}
+		v, err := strconv.Atoi(s)
+		if err != nil || v < f.min || v > f.max {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s %q: want a whole number from %d to %d", f.name, s, f.min, f.max))
+			return 0, 0, false
+		}
+		*f.dst = v
+	}
+	return page, size, true
+}
+
+func (a *API) fail(w http.ResponseWriter, p Period, err error) {
+	if errors.Is(err, errNotYet) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("period %s has not begun yet", p))
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return
+	}
+	a.log.Error("index API", "period", p.String(), "err", err)
+	writeError(w, http.StatusInternalServerError, "could not read the index; the error is in the effidx log")
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) { access.WriteError(w, code, msg) }
