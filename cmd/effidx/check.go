@@ -26,7 +26,7 @@ const checkSummary = "check [--catalog FILE] [--config FILE] [--lights FILE] [--
 func cmdCheck(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check", stderr, checkSummary)
 	load := configFlags(fs)
-	catalogFile := fs.String("catalog", "", "indicator catalog YAML (default: the embedded "+indices.DefaultFile+")")
+	catalogFile := fs.String("catalog", "", "indicator catalog YAML (default: the config's indices.catalog, else the embedded "+indices.DefaultFile+")")
 	lightsFile := fs.String("lights", "", "light thresholds YAML (default: the config's rules.lights_file, else the embedded rules/lights.yaml)")
 	var overrides listFlag
 	fs.Var(&overrides, "calendar-override", "local calendar override YAML (repeatable; replaces the config's rules.overrides)")
@@ -65,7 +65,14 @@ func cmdCheck(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		rc.YearsDir = *yearsDir
 	}
 
-	if cat, err := indices.Load(*catalogFile); err != nil {
+	if *catalogFile == "" {
+		*catalogFile = cfg.Indices.Catalog
+	}
+	cat, err := indices.Load(*catalogFile)
+	if err == nil {
+		err = indices.CheckComputable(cat)
+	}
+	if err != nil {
 		name := *catalogFile
 		if name == "" {
 			name = indices.DefaultFile

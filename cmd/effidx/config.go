@@ -13,7 +13,9 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"effidx/access"
 	"effidx/collector"
+	"effidx/indices"
 	"effidx/lights"
 	"effidx/rules"
 	"effidx/warehouse"
@@ -32,6 +34,8 @@ type Config struct {
 	Collector  collector.Config `yaml:"collector"`
 	Rules      rules.Config     `yaml:"rules"`
 	Lights     lights.Config    `yaml:"lights"`
+	Indices    indices.Config   `yaml:"indices"`
+	Access     access.Config    `yaml:"access"`
 }
 
 func defaultConfig() Config {
@@ -43,6 +47,8 @@ func defaultConfig() Config {
 		ClickHouse: warehouse.DefaultConfig(),
 		Collector:  collector.DefaultConfig(),
 		Lights:     lights.DefaultConfig(),
+		Indices:    indices.DefaultConfig(),
+		Access:     access.DefaultConfig(),
 	}
 }
 
@@ -168,6 +174,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if err := c.Lights.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Indices.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Access.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -70,6 +70,14 @@ func cmdDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		g, y, r := s.lights.Counts()
 		fmt.Fprintf(stdout, "effidx demo: lights of the open items: %d red, %d yellow, %d green (%s/api/v1/lights?level=red)\n", r, y, g, s.URL())
 	}
+	cstart := time.Now()
+	n, err := s.indices.ComputeSince(ctx, simCfg.Start)
+	if err != nil {
+		log.Warn("index", "err", err)
+	} else {
+		fmt.Fprintf(stdout, "effidx demo: index computed for %d periods since %s in %.1fs (%s/api/v1/scores?period=%s)\n",
+			n, simCfg.Start.Format(time.DateOnly), time.Since(cstart).Seconds(), s.URL(), time.Now().In(simCfg.Location).Format("2006-01"))
+	}
 	if *exit {
 		stopServer()
 		return <-served

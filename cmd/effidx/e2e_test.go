@@ -582,6 +582,17 @@ func TestDemoLoadsTheCityOnAnEmbeddedClickHouseAndReportsLights(t *testing.T) {
 	if !strings.Contains(out.String(), "lights of the open items:") {
 		t.Fatalf("demo did not report lights:\n%s", out.String())
 	}
+	// The index of the simulated days is computed before the demo serves:
+	// at least its year, quarter, month and three days.
+	var periods int
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "effidx demo: index computed for ") {
+			fmt.Sscanf(l, "effidx demo: index computed for %d periods", &periods)
+		}
+	}
+	if periods < 6 {
+		t.Fatalf("demo computed the index for %d periods:\n%s\n%s", periods, out.String(), errOut.String())
+	}
 }
 
 func TestBenchCommandsEndWithTheirJSONFigures(t *testing.T) {

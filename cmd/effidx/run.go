@@ -24,11 +24,12 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":    {"run the collector, the lights job and /metrics in one process", cmdServe},
+		"serve":    {"run the collector, the lights and index jobs, the API and /metrics in one process", cmdServe},
 		"migrate":  {"create or upgrade the ClickHouse schema (--print shows the SQL; --clickhouse-cluster renders for a cluster)", cmdMigrate},
 		"simulate": {"write a simulated city's event stream to a file or POST it to a URL", cmdSimulate},
 		"demo":     {"embedded ClickHouse + 90 days of a simulated city through the real collector, then serve", cmdDemo},
 		"calendar": {"working-day rules from a shell: calendar due | workdays | is-workday (SPEC 4)", cmdCalendar},
+		"compute":  {"compute and store one period now (--period 2026-10) and print the department ranking", cmdCompute},
 		"check":    {"validate the indicator catalog, light rules and calendar files; every problem with its line", cmdCheck},
 		"bench":    {"measure: bench ingest | bench lights (one JSON line of figures at the end)", cmdBench},
 	}

@@ -9,14 +9,17 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"effidx/access"
 	"effidx/collector"
 	"effidx/collector/spool"
+	"effidx/indices"
 	"effidx/lights"
 	"effidx/rules"
 	"effidx/warehouse"
@@ -56,16 +59,17 @@ func clickhouse(ctx context.Context, cfg *Config, log *slog.Logger) (wh *warehou
 
 // server is a running effidx process: collector, writer and HTTP.
 type server struct {
-	cfg    Config
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	wh     *warehouse.Warehouse
-	spool  *spool.Spool
-	col    *collector.Collector
-	writer *collector.Writer
-	lights *lights.Job
-	http   *http.Server
-	ln     net.Listener
+	cfg     Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	wh      *warehouse.Warehouse
+	spool   *spool.Spool
+	col     *collector.Collector
+	writer  *collector.Writer
+	lights  *lights.Job
+	indices *indices.Job
+	http    *http.Server
+	ln      net.Listener
 }
 
 func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, error) {
@@ -108,10 +112,27 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 		return float64(cal.CoveredUntil())
 	}))
 	s.lights = lights.NewJob(wh, &lights.RulesJudge{Calendar: calendars.Current, Rules: lightRules}, cfg.Lights, s.reg, log)
+	catalogs, err := indices.NewCatalogSource(cfg.Indices.Catalog, log)
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("load indicator catalog: %w", err)
+	}
+	s.indices = indices.NewJob(wh, catalogs, calendars.Current, cfg.Indices, s.reg, log)
+	api := indices.NewAPI(s.indices, indices.NewManual(wh, catalogs.Current(), nil), log)
 
+	// Ingest has its own tokens; everything a person reads or writes goes
+	// through the access middleware (SPEC 7).
+	auth := access.New(cfg.Access, log)
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/v1/events", m.Instrument("/api/v1/events", s.col))
-	mux.Handle("GET /api/v1/lights", m.Instrument("/api/v1/lights", s.lights))
+	mux.Handle("GET /api/v1/lights", m.Instrument("/api/v1/lights", auth.Middleware(s.lights)))
+	api.Register(func(pattern string, h http.Handler) {
+		_, path, _ := strings.Cut(pattern, " ")
+		if i := strings.Index(path, "/{"); i >= 0 {
+			path = path[:i]
+		}
+		mux.Handle(pattern, m.Instrument(path, auth.Middleware(h)))
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.Handle("GET /healthz", m.Instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -155,6 +176,9 @@ func (s *server) run(ctx context.Context) error {
 	jobs, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
 	if err := s.lights.Start(jobs); err != nil {
+		return err
+	}
+	if err := s.indices.Start(jobs); err != nil {
 		return err
 	}
 	wctx, stopWriter := context.WithCancel(context.Background())
