@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +20,13 @@ import (
 )
 
 // API serves the index: scores and ranks, the department self-portrait,
-// the cases behind a deduction, and a matter's three lines (SPEC 6).
+// the cases behind a deduction, and a matter's three lines (SPEC 6). Its
+// methods are what the pages use too; the handlers add identity checks
+// and JSON.
+//
+// Scored periods are cached: a request reads ClickHouse only when the
+// period's results or manual entries changed here, or after cacheTTL (a
+// job on another replica may have written).
 type API struct {
 	job    *Job
 	manual *Manual
@@ -27,6 +34,21 @@ type API struct {
 
 	mu       sync.Mutex
 	inflight map[string]*sync.Mutex // a period computed on demand, once
+	cache    map[string]*scored
+}
+
+// cacheTTL bounds how stale a cached period can be when another replica
+// recomputed it.
+const cacheTTL = 30 * time.Second
+
+// scored is a period's computation scored, with its previous period.
+type scored struct {
+	c     Computation
+	cards []*Card // ranked per subject type, compared with prev
+	prev  []*Card
+	at    time.Time
+
+	matters []MatterLines // for the busiest-matters key
 }
 
 // NewAPI serves what job computes, with manual entries from manual.
@@ -34,7 +56,24 @@ func NewAPI(job *Job, manual *Manual, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &API{job: job, manual: manual, log: log, inflight: map[string]*sync.Mutex{}}
+	a := &API{job: job, manual: manual, log: log, inflight: map[string]*sync.Mutex{}, cache: map[string]*scored{}}
+	job.onWrite = append(job.onWrite, a.invalidate)
+	manual.onPut = append(manual.onPut, a.invalidate)
+	return a
+}
+
+// invalidate forgets the cached scores of p and of the period after it
+// (which compares with p).
+func (a *API) invalidate(p Period) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.cache, p.String())
+	delete(a.cache, p.Next().String())
+	for k := range a.cache {
+		if strings.HasPrefix(k, "busiest "+p.String()+" ") {
+			delete(a.cache, k)
+		}
+	}
 }
 
 // Register hands every route to handle (a ServeMux pattern and its
@@ -49,8 +88,8 @@ func (a *API) Register(handle func(pattern string, h http.Handler)) {
 	handle("GET /api/v1/manual/{department}/{indicator}", a.manual.HistoryHandler())
 }
 
-// errNotYet: the period has not begun.
-var errNotYet = errors.New("period has not begun")
+// ErrNotYet: the period asked for has not begun.
+var ErrNotYet = errors.New("period has not begun")
 
 // computation is the stored run of p, computed now if p was never computed
 // (a period a leader picks for the first time).
@@ -64,7 +103,7 @@ func (a *API) computation(ctx context.Context, p Period) (Computation, error) {
 		return c, err
 	}
 	if p.Start(cal.Location()).After(a.job.now()) {
-		return c, errNotYet
+		return c, ErrNotYet
 	}
 	a.mu.Lock()
 	m := a.inflight[p.String()]
@@ -101,8 +140,25 @@ func (a *API) cards(ctx context.Context, c Computation) ([]*Card, error) {
 	return cards, nil
 }
 
-// periodCards scores period p and its previous period, compared.
+// periodCards scores period p and its previous period, compared (cached).
 func (a *API) periodCards(ctx context.Context, p Period) (Computation, []*Card, []*Card, error) {
+	a.mu.Lock()
+	sc := a.cache[p.String()]
+	a.mu.Unlock()
+	if sc != nil && time.Since(sc.at) < cacheTTL {
+		return sc.c, sc.cards, sc.prev, nil
+	}
+	c, cur, prev, err := a.scorePeriod(ctx, p)
+	if err != nil {
+		return c, nil, nil, err
+	}
+	a.mu.Lock()
+	a.cache[p.String()] = &scored{c: c, cards: cur, prev: prev, at: time.Now()}
+	a.mu.Unlock()
+	return c, cur, prev, nil
+}
+
+func (a *API) scorePeriod(ctx context.Context, p Period) (Computation, []*Card, []*Card, error) {
 	c, err := a.computation(ctx, p)
 	if err != nil {
 		return c, nil, nil, err
@@ -133,6 +189,27 @@ type ScoresResponse struct {
 	Cards       []*Card   `json:"cards"`
 }
 
+// Scores is the ranking of one subject type in period p, best first.
+func (a *API) Scores(ctx context.Context, p Period, typ string) (ScoresResponse, error) {
+	switch typ {
+	case SubjectDepartment, SubjectRegion, SubjectCity:
+	default:
+		return ScoresResponse{}, badRequest("subject %q: want department, region or city", typ)
+	}
+	c, cards, _, err := a.periodCards(ctx, p)
+	if err != nil {
+		return ScoresResponse{}, err
+	}
+	out := ScoresResponse{Period: p.String(), SubjectType: typ, Catalog: c.Catalog, Calendar: c.Calendar, ComputedAt: c.ComputedAt, Cards: []*Card{}}
+	for _, cd := range cards {
+		if cd.SubjectType == typ {
+			out.Cards = append(out.Cards, cd)
+		}
+	}
+	sortRanked(out.Cards)
+	return out, nil
+}
+
 func (a *API) scores(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.identity(w, r); !ok {
 		return
@@ -142,27 +219,11 @@ func (a *API) scores(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	typ := r.URL.Query().Get("subject")
-	switch typ {
-	case "":
+	if typ == "" {
 		typ = SubjectDepartment
-	case SubjectDepartment, SubjectRegion, SubjectCity:
-	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("subject %q: want department, region or city", typ))
-		return
 	}
-	c, cards, _, err := a.periodCards(r.Context(), p)
-	if err != nil {
-		a.fail(w, p, err)
-		return
-	}
-	out := ScoresResponse{Period: p.String(), SubjectType: typ, Catalog: c.Catalog, Calendar: c.Calendar, ComputedAt: c.ComputedAt, Cards: []*Card{}}
-	for _, cd := range cards {
-		if cd.SubjectType == typ {
-			out.Cards = append(out.Cards, cd)
-		}
-	}
-	sortRanked(out.Cards)
-	writeJSON(w, out)
+	out, err := a.Scores(r.Context(), p, typ)
+	a.reply(w, p, out, err)
 }
 
 func sortRanked(cs []*Card) {
@@ -209,31 +270,23 @@ type PortraitResponse struct {
 	ComputedAt time.Time           `json:"computed_at"`
 	Ranked     int                 `json:"ranked"` // departments with a rank
 	Card       *Card               `json:"card"`
+	City       *Card               `json:"city"` // the city's own scores (nil without data)
 	Indicators []PortraitIndicator `json:"indicators"`
 }
 
-func (a *API) portrait(w http.ResponseWriter, r *http.Request) {
-	dept := r.PathValue("department")
-	if !a.canSee(w, r, dept) {
-		return
-	}
-	p, ok := a.period(w, r)
-	if !ok {
-		return
-	}
-	c, cards, prev, err := a.periodCards(r.Context(), p)
+// Portrait is department dept's self-portrait in period p.
+func (a *API) Portrait(ctx context.Context, dept string, p Period) (PortraitResponse, error) {
+	c, cards, prev, err := a.periodCards(ctx, p)
 	if err != nil {
-		a.fail(w, p, err)
-		return
+		return PortraitResponse{}, err
 	}
 	card := Lookup(cards, SubjectDepartment, dept)
 	if card == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("department %q has no data in %s", dept, p))
-		return
+		return PortraitResponse{}, notFound("department %q has no data in %s", dept, p)
 	}
 	city := Lookup(cards, SubjectCity, CityID)
 	prevCard := Lookup(prev, SubjectDepartment, dept)
-	out := PortraitResponse{Period: p.String(), Department: dept, Catalog: c.Catalog, Calendar: c.Calendar, ComputedAt: c.ComputedAt, Card: card}
+	out := PortraitResponse{Period: p.String(), Department: dept, Catalog: c.Catalog, Calendar: c.Calendar, ComputedAt: c.ComputedAt, Card: card, City: city}
 	for _, cd := range cards {
 		if cd.SubjectType == SubjectDepartment && cd.Rank > 0 {
 			out.Ranked++
@@ -250,7 +303,20 @@ func (a *API) portrait(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Indicators = append(out.Indicators, pi)
 	}
-	writeJSON(w, out)
+	return out, nil
+}
+
+func (a *API) portrait(w http.ResponseWriter, r *http.Request) {
+	dept := r.PathValue("department")
+	if !a.canSee(w, r, dept) {
+		return
+	}
+	p, ok := a.period(w, r)
+	if !ok {
+		return
+	}
+	out, err := a.Portrait(r.Context(), dept, p)
+	a.reply(w, p, out, err)
 }
 
 // cityMean is the mean of the departments' values of indicator i (n/a
@@ -295,6 +361,34 @@ type DeductionsResponse struct {
 	Items      []DeductionItem `json:"items"`
 }
 
+// Deductions pages through the items behind department dept's lost
+// points on indicator id in period p (page from 1).
+func (a *API) Deductions(ctx context.Context, dept, id string, p Period, page, size int) (DeductionsResponse, error) {
+	cat := a.job.Catalog()
+	ind := cat.Indicator(id)
+	if ind == nil {
+		return DeductionsResponse{}, notFound("indicator %q is not in catalog %s (ids look like S1.1)", id, cat.Version())
+	}
+	out := DeductionsResponse{Period: p.String(), Department: dept, Indicator: ind.ID, Name: ind.NameZH, Page: page, PageSize: size, Items: []DeductionItem{}}
+	_, cards, _, err := a.periodCards(ctx, p)
+	if err != nil {
+		return out, err
+	}
+	if card := Lookup(cards, SubjectDepartment, dept); card != nil {
+		for _, s := range card.Indicators {
+			if s.ID == ind.ID {
+				out.Score = s
+			}
+		}
+	}
+	if !ind.Manual {
+		if out.Total, out.Items, err = a.items(ctx, ind, dept, p, page, size); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
 func (a *API) deductions(w http.ResponseWriter, r *http.Request) {
 	dept := r.PathValue("department")
 	if !a.canSee(w, r, dept) {
@@ -304,36 +398,12 @@ func (a *API) deductions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	cat := a.job.Catalog()
-	ind := cat.Indicator(r.PathValue("indicator"))
-	if ind == nil {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("indicator %q is not in catalog %s (ids look like S1.1)", r.PathValue("indicator"), cat.Version()))
-		return
-	}
 	page, size, ok := paging(w, r)
 	if !ok {
 		return
 	}
-	out := DeductionsResponse{Period: p.String(), Department: dept, Indicator: ind.ID, Name: ind.NameZH, Page: page, PageSize: size, Items: []DeductionItem{}}
-	if _, cards, _, err := a.periodCards(r.Context(), p); err != nil {
-		a.fail(w, p, err)
-		return
-	} else if card := Lookup(cards, SubjectDepartment, dept); card != nil {
-		for _, s := range card.Indicators {
-			if s.ID == ind.ID {
-				out.Score = s
-			}
-		}
-	}
-	if !ind.Manual {
-		total, items, err := a.items(r.Context(), ind, dept, p, page, size)
-		if err != nil {
-			a.fail(w, p, err)
-			return
-		}
-		out.Total, out.Items = total, items
-	}
-	writeJSON(w, out)
+	out, err := a.Deductions(r.Context(), dept, r.PathValue("indicator"), p, page, size)
+	a.reply(w, p, out, err)
 }
 
 // items pages through the items behind dept's lost points on ind.
@@ -438,38 +508,27 @@ type LinesRow struct {
 	Actual     jsonFloat `json:"actual_days"`
 }
 
-func (a *API) lines(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.identity(w, r); !ok {
-		return
-	}
-	p, ok := a.period(w, r)
-	if !ok {
-		return
-	}
-	matter := r.PathValue("matter")
+// Lines is the three lines of matter in period p.
+func (a *API) Lines(ctx context.Context, matter string, p Period) (LinesResponse, error) {
+	out := LinesResponse{Period: p.String(), Matter: matter, Departments: []LinesRow{}}
 	cal, err := a.job.Calendar()
 	if cal == nil {
-		a.fail(w, p, err)
-		return
+		return out, err
 	}
 	loc := cal.Location()
-	q := linesSQL(a.job.wh.Database())
 	args := append(calendarArgs(cal, p.Start(loc), p.End(loc), a.job.now()), clickhouse.Named("matter", matter))
-	rows, err := a.job.wh.Conn().Query(r.Context(), q, args...)
+	rows, err := a.job.wh.Conn().Query(ctx, linesSQL(a.job.wh.Database()), args...)
 	if err != nil {
-		a.fail(w, p, fmt.Errorf("three lines of %s: %w", matter, err))
-		return
+		return out, fmt.Errorf("three lines of %s: %w", matter, err)
 	}
 	defer rows.Close()
-	out := LinesResponse{Period: p.String(), Matter: matter, Departments: []LinesRow{}}
 	var legalSum, promisedSum, actualSum, legalN, promisedN float64
 	for rows.Next() {
 		var row LinesRow
 		var name string
 		var ls, ln, ps, pn, us float64
 		if err := rows.Scan(&row.Department, &name, &row.Cases, &ls, &ln, &ps, &pn, &us); err != nil {
-			a.fail(w, p, fmt.Errorf("three lines of %s: %w", matter, err))
-			return
+			return out, fmt.Errorf("three lines of %s: %w", matter, err)
 		}
 		out.MatterName = name
 		row.Legal, row.Promised, row.Actual = jsonFloat(ratio(ls, ln)), jsonFloat(ratio(ps, pn)), jsonFloat(ratio(us, float64(row.Cases)))
@@ -478,15 +537,25 @@ func (a *API) lines(w http.ResponseWriter, r *http.Request) {
 		legalSum, legalN, promisedSum, promisedN, actualSum = legalSum+ls, legalN+ln, promisedSum+ps, promisedN+pn, actualSum+us
 	}
 	if err := rows.Err(); err != nil {
-		a.fail(w, p, fmt.Errorf("three lines of %s: %w", matter, err))
-		return
+		return out, fmt.Errorf("three lines of %s: %w", matter, err)
 	}
 	if out.Cases == 0 {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("matter %q has no service case completed in %s", matter, p))
-		return
+		return out, notFound("matter %q has no service case completed in %s", matter, p)
 	}
 	out.Legal, out.Promised, out.Actual = jsonFloat(ratio(legalSum, legalN)), jsonFloat(ratio(promisedSum, promisedN)), jsonFloat(ratio(actualSum, float64(out.Cases)))
-	writeJSON(w, out)
+	return out, nil
+}
+
+func (a *API) lines(w http.ResponseWriter, r *http.Request) {
+	if _, ok := a.identity(w, r); !ok {
+		return
+	}
+	p, ok := a.period(w, r)
+	if !ok {
+		return
+	}
+	out, err := a.Lines(r.Context(), r.PathValue("matter"), p)
+	a.reply(w, p, out, err)
 }
 
 func ratio(a, b float64) float64 {
@@ -557,16 +626,44 @@ func paging(w http.ResponseWriter, r *http.Request) (page, size int, ok bool) {
 	return page, size, true
 }
 
+// RequestError is a request the index cannot answer as asked: Code is
+// the HTTP status (400 or 404), the message says what to change.
+type RequestError struct {
+	Code int
+	msg  string
+}
+
+func (e *RequestError) Error() string { return e.msg }
+
+func notFound(format string, args ...any) error {
+	return &RequestError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+func badRequest(format string, args ...any) error {
+	return &RequestError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// reply writes v, or the error as JSON with its status.
+func (a *API) reply(w http.ResponseWriter, p Period, v any, err error) {
+	if err != nil {
+		a.fail(w, p, err)
+		return
+	}
+	writeJSON(w, v)
+}
+
 func (a *API) fail(w http.ResponseWriter, p Period, err error) {
-	if errors.Is(err, errNotYet) {
+	var re *RequestError
+	switch {
+	case errors.As(err, &re):
+		writeError(w, re.Code, re.msg)
+	case errors.Is(err, ErrNotYet):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("period %s has not begun yet", p))
-		return
+	case errors.Is(err, context.Canceled):
+	default:
+		a.log.Error("index API", "period", p.String(), "err", err)
+		writeError(w, http.StatusInternalServerError, "could not read the index; the error is in the effidx log")
 	}
-	if errors.Is(err, context.Canceled) {
-		return
-	}
-	a.log.Error("index API", "period", p.String(), "err", err)
-	writeError(w, http.StatusInternalServerError, "could not read the index; the error is in the effidx log")
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -577,3 +674,144 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) { access.WriteError(w, code, msg) }
+
+// Results is period p's stored run (computed on first request), from the
+// cache.
+func (a *API) Results(ctx context.Context, p Period) (Computation, error) {
+	c, _, _, err := a.periodCards(ctx, p)
+	return c, err
+}
+
+// Cards is period p's scored, ranked cards of every subject, compared
+// with the previous period, from the cache. Treat them as read-only.
+func (a *API) Cards(ctx context.Context, p Period) ([]*Card, error) {
+	_, cards, _, err := a.periodCards(ctx, p)
+	return cards, err
+}
+
+// TrendPoint is one period of a subject's index trend.
+type TrendPoint struct {
+	Period string    `json:"period"`
+	Total  jsonFloat `json:"total"`
+	Rank   int       `json:"rank"`
+}
+
+// Trend is the index of one subject over the n periods up to and
+// including last (oldest first); periods not begun are left out.
+func (a *API) Trend(ctx context.Context, subjectType, subject string, last Period, n int) ([]TrendPoint, error) {
+	var out []TrendPoint
+	p := last
+	for range n - 1 {
+		p = p.Previous()
+	}
+	for i := 0; i < n; i, p = i+1, p.Next() {
+		cards, err := a.Cards(ctx, p)
+		if errors.Is(err, ErrNotYet) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		pt := TrendPoint{Period: p.String(), Total: jsonFloat(math.NaN())}
+		if cd := Lookup(cards, subjectType, subject); cd != nil {
+			pt.Total, pt.Rank = jsonFloat(cd.Total), cd.Rank
+		}
+		out = append(out, pt)
+	}
+	return out, nil
+}
+
+// HasData says whether period p has any department with a score: an
+// empty period is one to say so about, not to chart.
+func (a *API) HasData(ctx context.Context, p Period) (bool, error) {
+	cards, err := a.Cards(ctx, p)
+	if errors.Is(err, ErrNotYet) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, cd := range cards {
+		if cd.SubjectType == SubjectDepartment && !math.IsNaN(cd.Total) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// LastWithData is the latest stored period of p's kind, up to p, that
+// has data; ok is false when there is none.
+func (a *API) LastWithData(ctx context.Context, p Period) (last Period, ok bool, err error) {
+	runs, err := a.job.store.Runs(ctx)
+	if err != nil {
+		return last, false, err
+	}
+	var cands []Period
+	for _, r := range runs {
+		if r.Period.Kind == p.Kind && !p.Before(r.Period) {
+			cands = append(cands, r.Period)
+		}
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[j].Before(cands[i]) })
+	for _, c := range cands {
+		has, err := a.HasData(ctx, c)
+		if err != nil {
+			return last, false, err
+		}
+		if has {
+			return c, true, nil
+		}
+	}
+	return last, false, nil
+}
+
+// MatterLines is one matter's three lines in a period.
+type MatterLines struct {
+	Matter     string    `json:"matter"`
+	MatterName string    `json:"matter_name"`
+	Cases      uint64    `json:"cases"`
+	Legal      jsonFloat `json:"legal_days"`
+	Promised   jsonFloat `json:"promised_days"`
+	Actual     jsonFloat `json:"actual_days"`
+}
+
+// BusiestMatters is the three lines of the n matters with the most
+// service cases completed in p, busiest first (one query, cached with
+// the period).
+func (a *API) BusiestMatters(ctx context.Context, p Period, n int) ([]MatterLines, error) {
+	key := fmt.Sprintf("busiest %s %d", p, n)
+	a.mu.Lock()
+	if sc := a.cache[key]; sc != nil && time.Since(sc.at) < cacheTTL {
+		a.mu.Unlock()
+		return sc.matters, nil
+	}
+	a.mu.Unlock()
+	cal, err := a.job.Calendar()
+	if cal == nil {
+		return nil, err
+	}
+	loc := cal.Location()
+	args := append(calendarArgs(cal, p.Start(loc), p.End(loc), a.job.now()), clickhouse.Named("n", n))
+	rows, err := a.job.wh.Conn().Query(ctx, busiestSQL(a.job.wh.Database()), args...)
+	if err != nil {
+		return nil, fmt.Errorf("busiest matters of %s: %w", p, err)
+	}
+	defer rows.Close()
+	out := []MatterLines{}
+	for rows.Next() {
+		var m MatterLines
+		var ls, ln, ps, pn, us float64
+		if err := rows.Scan(&m.Matter, &m.MatterName, &m.Cases, &ls, &ln, &ps, &pn, &us); err != nil {
+			return nil, fmt.Errorf("busiest matters of %s: %w", p, err)
+		}
+		m.Legal, m.Promised, m.Actual = jsonFloat(ratio(ls, ln)), jsonFloat(ratio(ps, pn)), jsonFloat(ratio(us, float64(m.Cases)))
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("busiest matters of %s: %w", p, err)
+	}
+	a.mu.Lock()
+	a.cache[key] = &scored{matters: out, at: time.Now()}
+	a.mu.Unlock()
+	return out, nil
+}

@@ -18,6 +18,11 @@ import (
 // (September 2026 and ten days of October), with September computed as
 // of 2026-11-01.
 func apiServer(t *testing.T) (http.Handler, *Job) {
+	h, j, _ := apiServerAPI(t)
+	return h, j
+}
+
+func apiServerAPI(t *testing.T) (http.Handler, *Job, *API) {
 	t.Helper()
 	wh := smallCity(t)
 	j, _ := newTestJob(t, wh, "", time.Date(2026, 11, 1, 9, 0, 0, 0, time.FixedZone("CST", 8*3600)))
@@ -32,7 +37,7 @@ func apiServer(t *testing.T) (http.Handler, *Job) {
 	api := NewAPI(j, NewManual(wh, j.Catalog(), nil), slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	mux := http.NewServeMux()
 	api.Register(func(pattern string, h http.Handler) { mux.Handle(pattern, h) })
-	return access.New(cfg, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))).Middleware(mux), j
+	return access.New(cfg, slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))).Middleware(mux), j, api
 }
 
 func getJSON[T any](t *testing.T, h http.Handler, path, token string, wantCode int) T {
@@ -263,3 +268,47 @@ GROUP BY matter ORDER BY count() DESC, matter LIMIT 1`, j.wh.Database())
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func TestTrendBusiestMattersAndTheLastPeriodWithData(t *testing.T) {
+	_, j, api := apiServerAPI(t)
+	ctx := context.Background()
+	// The city has data from 2026-09-01 to 2026-10-10; "now" is
+	// 2026-11-01. August is empty, September and October have data.
+	trend, err := api.Trend(ctx, SubjectCity, CityID, mustPeriod(t, "2026-11"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range trend {
+		got = append(got, fmt.Sprintf("%s:%v", p.Period, !math.IsNaN(float64(p.Total))))
+	}
+	if want := "[2026-08:false 2026-09:true 2026-10:true 2026-11:false]"; fmt.Sprint(got) != want {
+		t.Fatalf("trend %v, want %s", got, want)
+	}
+	last, ok, err := api.LastWithData(ctx, mustPeriod(t, "2026-11"))
+	if err != nil || !ok || last.String() != "2026-10" {
+		t.Fatalf("last period with data before 2026-11: %v %v %v", last, ok, err)
+	}
+	if _, ok, _ := api.LastWithData(ctx, mustPeriod(t, "2026-08")); ok {
+		t.Fatal("a period with data found before the city began")
+	}
+
+	top, err := api.BusiestMatters(ctx, mustPeriod(t, "2026-09"), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(top) != 10 {
+		t.Fatalf("%d busiest matters", len(top))
+	}
+	for i, m := range top {
+		if i > 0 && m.Cases > top[i-1].Cases {
+			t.Fatalf("not busiest first: %+v after %+v", m, top[i-1])
+		}
+	}
+	// The same figures as the single-matter lines.
+	one, err := api.Lines(ctx, top[0].Matter, mustPeriod(t, "2026-09"))
+	if err != nil || one.Cases != top[0].Cases || math.Abs(float64(one.Actual-top[0].Actual)) > 1e-9 {
+		t.Fatalf("lines of %s: %+v vs busiest %+v (%v)", top[0].Matter, one, top[0], err)
+	}
+	_ = j
+}

@@ -126,6 +126,7 @@ type Job struct {
 	metrics   *jobMetrics
 
 	running sync.Mutex
+	onWrite []func(Period) // told after a period's results were stored
 }
 
 type jobMetrics struct {
@@ -194,6 +195,9 @@ func (j *Job) ComputePeriod(ctx context.Context, p Period) (Computation, Stats, 
 		return Computation{}, st, err
 	}
 	j.metrics.computed.WithLabelValues(p.Kind.String()).Inc()
+	for _, f := range j.onWrite {
+		f(p)
+	}
 	if had && (prev.Catalog != c.Catalog || prev.Calendar != c.Calendar) {
 		if err := j.recordChanges(ctx, prev, c, cat); err != nil {
 			j.log.Error("record score changes", "period", p.String(), "err", err)

@@ -74,7 +74,8 @@ type Manual struct {
 	now func() time.Time
 	// mu orders Put's read of the previous value with its insert, so that
 	// two entries at once from this process get distinct, increasing seqs.
-	mu sync.Mutex
+	mu    sync.Mutex
+	onPut []func(Period) // told after an entry was stored (the API's cache)
 }
 
 // NewManual stores manual values of cat's manual indicators in wh; now is
@@ -235,6 +236,9 @@ func (m *Manual) Put(ctx context.Context, department, indicator string, p Period
 	}
 	if err := batch.Send(); err != nil {
 		return Entry{}, fmt.Errorf("store manual value %s/%s/%s: %w", department, indicator, p, err)
+	}
+	for _, f := range m.onPut {
+		f(p)
 	}
 	return e, nil
 }

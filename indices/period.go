@@ -133,3 +133,8 @@ func (p Period) add(n int) Period {
 	}
 	return Period{Kind: Year, Y: p.Y + n}
 }
+
+// Before says whether p starts before q (both of the same kind).
+func (p Period) Before(q Period) bool {
+	return p.Start(time.UTC).Before(q.Start(time.UTC))
+}

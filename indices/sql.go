@@ -477,3 +477,20 @@ WHERE k = 1 AND done_in AND f_matter = @matter
 GROUP BY f_dept
 ORDER BY f_dept`
 }
+
+// busiestSQL: the @n matters with the most service cases completed in
+// the period, with their legal, promised and used working days.
+func busiestSQL(db string) string {
+	return calendarWith(db) + `
+SELECT f_matter, any(f_matter_name), count() AS n,
+    toFloat64(sumIf(legal, legal >= 0)), toFloat64(countIf(legal >= 0)),
+    toFloat64(sumIf(promised, promised >= 0)), toFloat64(countIf(promised >= 0)),
+    toFloat64(sum(used))
+FROM
+(` + factsSQL(db, srcCases) + `
+) AS f
+WHERE k = 1 AND done_in AND f_matter != ''
+GROUP BY f_matter
+ORDER BY n DESC, f_matter
+LIMIT @n`
+}
