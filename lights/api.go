@@ -60,26 +60,28 @@ func (j *Job) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	s := j.current()
+	if s == nil {
+		http.Error(w, "lights are not computed yet; retry in a minute", http.StatusServiceUnavailable)
+		return
+	}
 	ans := APIAnswer{Items: []APIItem{}}
-	at := j.each(func(l *Lit) bool {
-		if (dept != "" && l.Department != dept) || (kind != "" && l.Kind != kind) || l.level < min {
-			return true
+	for _, p := range s.order {
+		it := s.item(p)
+		if (dept != "" && it.Department != dept) || (kind != "" && it.Kind != kind) || s.verdict(p).level < min {
+			continue
 		}
 		ans.Total++
 		if len(ans.Items) < limit {
+			l := s.lit(p)
 			ans.Items = append(ans.Items, APIItem{
 				CaseID: l.CaseID, Kind: l.Kind, Item: l.Sub, Matter: l.Matter, Department: l.Department,
 				Responsible: l.Responsible, Due: timePtr(l.Due), LegalDue: timePtr(l.LegalDue),
 				WorkdaysLeft: l.WorkdaysLeft, Light: l.Light, LegalOverdue: l.LegalOverdue, Provisional: l.Provisional,
 			})
 		}
-		return true
-	})
-	if at.IsZero() {
-		http.Error(w, "lights are not computed yet; retry in a minute", http.StatusServiceUnavailable)
-		return
 	}
-	ans.ComputedAt = at
+	ans.ComputedAt = s.taken
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(ans)
 }

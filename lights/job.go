@@ -1,6 +1,7 @@
 package lights
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/robfig/cron/v3"
 
+	"effidx/event"
 	"effidx/warehouse"
 )
 
@@ -80,7 +82,7 @@ func (c *Config) Validate() error {
 }
 
 // Lit is an open item with its verdict, as served by the API. Item points
-// into the run's item slice: a million items are not copied again.
+// into the run's item chunks: a million items are not copied again.
 type Lit struct {
 	*Item
 	Verdict
@@ -96,21 +98,19 @@ type Job struct {
 	now     func() time.Time
 	metrics *jobMetrics
 
-	// The open items between runs: chunks of items, and where each case's
-	// items are. A re-derived case marks its old items dead.
+	// The open items between runs, in chunks of at most chunkSize. A
+	// re-derived case marks its old items dead.
+	src      *source
 	chunks   [][]Item
-	byCase   map[string][]itemRef
 	dead     int
-	lastFull time.Time // wall clock of the last full read
+	lastFull time.Time // wall clock of the last full read; zero: none yet
 	lastRun  time.Time // wall clock at the start of the last read
 
-	running  sync.Mutex
-	mu       sync.RWMutex
-	snapshot []Lit
-	order    []int32 // snapshot indexes, worst first
-	taken    time.Time
-	known    map[uint64]uint8 // per item hash: the lights already recorded (lightBit)
-	seed     maphash.Seed
+	running sync.Mutex
+	mu      sync.RWMutex
+	snap    *snapshot // of the last run; nil before the first
+	known   *recorded // per item hash: the lights already recorded (lightBit)
+	seed    maphash.Seed
 }
 
 type jobMetrics struct {
@@ -119,8 +119,6 @@ type jobMetrics struct {
 	duration    prometheus.Gauge
 	items       prometheus.Gauge
 }
-
-type itemRef struct{ chunk, idx int32 }
 
 // NewJob builds the job; its gauges are registered on reg.
 func NewJob(wh *warehouse.Warehouse, judge Judge, cfg Config, reg prometheus.Registerer, log *slog.Logger) *Job {
@@ -145,7 +143,7 @@ func NewJob(wh *warehouse.Warehouse, judge Judge, cfg Config, reg prometheus.Reg
 		}),
 	}
 	reg.MustRegister(m.counts, m.lastSuccess, m.duration, m.items)
-	return &Job{wh: wh, judge: judge, cfg: cfg, log: log, now: time.Now, metrics: m}
+	return &Job{wh: wh, judge: judge, cfg: cfg, log: log, now: time.Now, metrics: m, src: newSource(wh.Conn(), wh.Database())}
 }
 
 // RunOnce computes every light now, after any run in progress.
@@ -163,9 +161,9 @@ func (j *Job) runOnce(ctx context.Context) error {
 			return err
 		}
 		j.seed = maphash.MakeSeed()
-		j.known = make(map[uint64]uint8, len(keys))
+		j.known = newRecorded(len(keys))
 		for _, k := range keys {
-			j.known[j.hash(k.Kind, k.CaseID, k.Item)] |= lightBit(k.Light)
+			j.known.add(j.hash(k.Kind, k.CaseID, k.Item), lightBit(k.Light))
 		}
 	}
 	version, err := j.judge.Begin()
@@ -175,66 +173,48 @@ func (j *Job) runOnce(ctx context.Context) error {
 	if err != nil {
 		j.log.Error("lights: calendar reload failed; using the previous calendar", "err", err)
 	}
-	full, err := j.read(ctx)
+	// Items are judged on every core while the read goes on: a full read
+	// hands over each chunk as it arrives, so judging overlaps the rest of
+	// the read. now is therefore taken before the read.
+	now := j.now()
+	jd := j.startJudging(now, version)
+	full, err := j.read(ctx, jd.add)
 	if err != nil {
+		jd.wait()
 		return err
 	}
 	read := time.Since(start)
-	now := j.now()
-	// Judge every live item on every core. Each chunk's verdicts go to its
-	// own span of lit, so nothing is copied afterwards; items without a
-	// light leave an empty slot, which sortOrder leaves out.
-	type job struct {
-		items []Item
-		out   []Lit
+	// What a full read has not handed over already: every chunk after an
+	// incremental read.
+	for _, c := range j.chunks[len(jd.chunks):] {
+		jd.add(c)
 	}
-	total := 0
-	for _, c := range j.chunks {
-		total += len(c)
-	}
-	lit := make([]Lit, total)
-	jobs := make(chan job, len(j.chunks))
-	off := 0
-	for _, c := range j.chunks {
-		jobs <- job{c, lit[off : off+len(c)]}
-		off += len(c)
-	}
-	close(jobs)
-	parts := make([]judged, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for p := range parts {
-		parts[p] = judged{open: map[gaugeKey]int{}, legal: map[gaugeKey]int{}}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for jb := range jobs {
-				j.judgeAll(&parts[p], jb.items, jb.out, now, version)
-			}
-		}()
-	}
-	wg.Wait()
+	jd.wait()
 	loaded := time.Since(start)
-	open, legal, changes := parts[0].open, parts[0].legal, parts[0].changes
-	for _, p := range parts[1:] {
-		for k, n := range p.open {
-			open[k] += n
-		}
-		for k, n := range p.legal {
-			legal[k] += n
-		}
+	open, legal := gauges(jd.parts)
+	changes, exact := jd.parts[0].changes, jd.parts[0].exact
+	for _, p := range jd.parts[1:] {
 		changes = append(changes, p.changes...)
+		for k, v := range p.exact {
+			exact[k] = v
+		}
 	}
 	judgedIn := time.Since(start)
 	if err := j.wh.WriteLightChanges(ctx, changes); err != nil {
 		return err
 	}
 	for _, c := range changes {
-		j.known[j.hash(c.Kind, c.CaseID, c.Item)] |= lightBit(c.Light)
+		j.known.add(j.hash(c.Kind, c.CaseID, c.Item), lightBit(c.Light))
 	}
-	order := sortOrder(lit)
+	keys := make([][]uint64, len(jd.chunks))
+	for c, jc := range jd.chunks {
+		keys[c] = jc.keys
+	}
+	order := sortOrder(keys)
 	j.metrics.counts.set(open, legal)
+	snap := &snapshot{items: j.chunks, chunks: jd.chunks, exact: exact, order: order, taken: now}
 	j.mu.Lock()
-	j.snapshot, j.order, j.taken = lit, order, now
+	j.snap = snap
 	j.mu.Unlock()
 	took := time.Since(start)
 	j.metrics.items.Set(float64(len(order)))
@@ -243,6 +223,49 @@ func (j *Job) runOnce(ctx context.Context) error {
 	j.log.Debug("lights computed", "items", len(order), "changes", len(changes), "took", took,
 		"full", full, "read", read, "judge", loaded-read, "merge", judgedIn-loaded)
 	return nil
+}
+
+// judging judges chunks on every core as they are added.
+type judging struct {
+	chunks []*judgedChunk // the verdicts of the chunks added, in order
+	jobs   chan chunkJob
+	wg     sync.WaitGroup
+	parts  []judged // one per worker
+}
+
+type chunkJob struct {
+	c     int // place of the chunk
+	items []Item
+	out   *judgedChunk
+}
+
+func (j *Job) startJudging(now time.Time, version string) *judging {
+	jd := &judging{jobs: make(chan chunkJob, 64), parts: make([]judged, runtime.GOMAXPROCS(0))}
+	for p := range jd.parts {
+		jd.parts[p] = newJudged()
+		jd.wg.Add(1)
+		go func() {
+			defer jd.wg.Done()
+			for c := range jd.jobs {
+				j.judgeAll(&jd.parts[p], c, now, version)
+			}
+		}()
+	}
+	return jd
+}
+
+// add queues a chunk. Calls must not overlap (read makes them under its
+// lock) and come in chunk order.
+func (jd *judging) add(items []Item) {
+	out := &judgedChunk{v: make([]verdict, len(items)), keys: make([]uint64, len(items))}
+	jd.jobs <- chunkJob{len(jd.chunks), items, out}
+	jd.chunks = append(jd.chunks, out)
+}
+
+// wait lets the workers finish.
+func (jd *judging) wait() {
+	close(jd.jobs)
+	jd.wg.Wait()
 }
 
 const legalOverdue = "legal_overdue"
@@ -328,16 +351,104 @@ func (c *counts) Collect(ch chan<- prometheus.Metric) {
 
 // judged is what judging a share of the items gives, besides the verdicts.
 type judged struct {
-	open, legal map[gaugeKey]int
-	changes     []warehouse.LightChange
+	depts   map[string]*deptCounts // by department
+	other   map[gaugeKey]int       // items of a kind not in kinds (none expected)
+	changes []warehouse.LightChange
+	exact   map[int32]Verdict // verdicts that do not pack, by place
+	asks    []ask             // scratch of judgeAll
 }
 
-// judgeAll judges items into lit (lit[i] for items[i]) and out; it only
-// reads the job's state, so chunks are judged concurrently, each worker
-// with its own out.
-func (j *Job) judgeAll(out *judged, items []Item, lit []Lit, now time.Time, version string) {
-	for i := range items {
-		it := &items[i]
+// kinds are the item kinds counted in deptCounts.
+var kinds = [...]string{event.KindService.String(), event.KindInternal.String(), event.KindScenario.String(),
+	event.KindTicket.String(), event.KindTask.String(), KindStep, KindMilestone}
+
+func kindIndex(kind string) int {
+	for i, k := range kinds {
+		if k == kind {
+			return i
+		}
+	}
+	return -1
+}
+
+// deptCounts counts a department's items by kind and light, and the legally
+// overdue ones by kind: counting into arrays found by one string lookup per
+// item is much cheaper than a map keyed by department, kind and light.
+type deptCounts struct {
+	open  [len(kinds)][len(levels)]int
+	legal [len(kinds)]int
+}
+
+func newJudged() judged {
+	return judged{depts: map[string]*deptCounts{}, other: map[gaugeKey]int{}, exact: map[int32]Verdict{}}
+}
+
+// count adds an item's light to the counts.
+func (out *judged) count(it *Item, v *Verdict) {
+	k := kindIndex(it.Kind)
+	if k < 0 {
+		out.other[gaugeKey{it.Department, it.Kind, v.level}]++
+		if v.LegalOverdue {
+			out.other[gaugeKey{it.Department, it.Kind, legalLevel}]++
+		}
+		return
+	}
+	d := out.depts[it.Department]
+	if d == nil {
+		d = &deptCounts{}
+		out.depts[it.Department] = d
+	}
+	d.open[k][v.level]++
+	if v.LegalOverdue {
+		d.legal[k]++
+	}
+}
+
+// legalLevel marks the legally overdue count of a kind in judged.other.
+const legalLevel = -1
+
+// gauges adds the counts of parts up into the gauges' maps.
+func gauges(parts []judged) (open, legal map[gaugeKey]int) {
+	open, legal = map[gaugeKey]int{}, map[gaugeKey]int{}
+	for _, p := range parts {
+		for dept, d := range p.depts {
+			for k := range kinds {
+				for l, n := range d.open[k] {
+					if n > 0 {
+						open[gaugeKey{dept, kinds[k], int8(l)}] += n
+					}
+				}
+				if d.legal[k] > 0 {
+					legal[gaugeKey{dept, kinds[k], 0}] += d.legal[k]
+				}
+			}
+		}
+		for key, n := range p.other {
+			if key.level == legalLevel {
+				key.level = 0
+				legal[key] += n
+			} else {
+				open[key] += n
+			}
+		}
+	}
+	return open, legal
+}
+
+// ask is an item whose recorded lights judgeAll looks up.
+type ask struct {
+	i          int32 // in the chunk
+	want, have uint8 // lightBit of its lights now; of those recorded
+	h          uint64
+}
+
+// judgeAll judges a chunk's items into its verdicts and out; it only reads
+// the job's state, so chunks are judged concurrently, each worker with its
+// own out.
+func (j *Job) judgeAll(out *judged, c chunkJob, now time.Time, version string) {
+	asks := out.asks[:0]
+	for i := range c.items {
+		it := &c.items[i]
 		if it.dead {
 			continue
 		}
@@ -346,14 +457,12 @@ func (j *Job) judgeAll(out *judged, items []Item, lit []Lit, now time.Time, vers
 			continue
 		}
 		v.level = level(v.Light)
-		lit[i] = Lit{Item: it, Verdict: v}
-		out.open[gaugeKey{it.Department, it.Kind, v.level}]++
-		if v.LegalOverdue {
-			out.legal[gaugeKey{it.Department, it.Kind, 0}]++
+		var packed bool
+		if c.out.v[i], packed = pack(&v, &c.out.loc); !packed {
+			out.exact[int32(c.c<<chunkBits|i)] = v
 		}
-		if v.level == 0 && !v.LegalOverdue {
-			continue
-		}
+		c.out.keys[i] = sortKey(&v)
+		out.count(it, &v)
 		var want uint8
 		if v.level >= 1 {
 			want |= lightBit(Yellow)
@@ -364,147 +473,229 @@ func (j *Job) judgeAll(out *judged, items []Item, lit []Lit, now time.Time, vers
 		if v.LegalOverdue {
 			want |= lightBit(legalOverdue)
 		}
-		have := j.known[j.hash(it.Kind, it.CaseID, it.Sub)]
-		if want&^have == 0 {
+		if want != 0 {
+			asks = append(asks, ask{i: int32(i), want: want, h: j.hash(it.Kind, it.CaseID, it.Sub)})
+		}
+	}
+	// The lookups in a loop of their own, so that their cache misses overlap.
+	for k := range asks {
+		asks[k].have = j.known.get(asks[k].h)
+	}
+	for _, a := range asks {
+		if a.want&^a.have == 0 {
 			continue
 		}
-		for _, c := range [...]struct {
+		it := &c.items[a.i]
+		v, ok := out.exact[int32(c.c<<chunkBits)|a.i]
+		if !ok {
+			v = c.out.v[a.i].unpack(c.out.loc)
+		}
+		for _, l := range [...]struct {
 			light string
 			since time.Time
 		}{{Yellow, v.YellowSince}, {Red, v.RedSince}, {legalOverdue, v.LegalDue}} {
-			if b := lightBit(c.light); want&b == 0 || have&b != 0 {
+			if b := lightBit(l.light); a.want&b == 0 || a.have&b != 0 {
 				continue
 			}
-			since := c.since
+			since := l.since
 			if since.IsZero() {
 				since = now
 			}
 			out.changes = append(out.changes, warehouse.LightChange{Kind: it.Kind, CaseID: it.CaseID, Item: it.Sub, Department: it.Department,
-				Light: c.light, Since: since, ObservedAt: now, Calendar: version})
+				Light: l.light, Since: since, ObservedAt: now, Calendar: version})
 		}
 	}
+	out.asks = asks[:0]
 }
 
 // read brings the open items up to date: everything on the first run and
 // every FullEvery, else only the cases with events received since the
-// previous run (less LateMargin). It reports whether it read everything.
-func (j *Job) read(ctx context.Context) (bool, error) {
+// previous run (less LateMargin). It reports whether it read everything. A
+// full read hands each new chunk to fresh as it arrives, in chunk order.
+func (j *Job) read(ctx context.Context, fresh func([]Item)) (bool, error) {
 	wall := time.Now()
-	conn, db := j.wh.Conn(), j.wh.Database()
-	if j.byCase == nil || wall.Sub(j.lastFull) >= j.cfg.FullEvery {
+	if j.lastFull.IsZero() || wall.Sub(j.lastFull) >= j.cfg.FullEvery {
+		var mu sync.Mutex
 		var chunks [][]Item
-		if err := Stream(ctx, conn, db, time.Time{}, 10000, func(c []Item) error {
+		if err := j.src.stream(ctx, time.Time{}, func(c []Item) {
+			mu.Lock()
+			defer mu.Unlock()
 			chunks = append(chunks, c)
-			return nil
+			fresh(c)
 		}); err != nil {
 			return true, err
 		}
-		byCase := make(map[string][]itemRef, len(j.byCase))
-		for ci, c := range chunks {
-			for ii := range c {
-				byCase[c[ii].CaseID] = append(byCase[c[ii].CaseID], itemRef{int32(ci), int32(ii)})
-			}
-		}
-		j.chunks, j.byCase, j.dead = chunks, byCase, 0
+		j.chunks, j.dead = chunks, 0
 		j.lastFull, j.lastRun = wall, wall
 		return true, nil
 	}
 	since := j.lastRun.Add(-j.cfg.LateMargin)
-	touched, err := Touched(ctx, conn, db, since)
+	touched, err := Touched(ctx, j.src.conn, j.src.db, since)
 	if err != nil {
 		return false, err
 	}
-	var fresh []Item
+	var mu sync.Mutex
+	var chunks [][]Item
 	if len(touched) > 0 {
-		if err := Stream(ctx, conn, db, since, 10000, func(c []Item) error {
-			fresh = append(fresh, c...)
-			return nil
+		if err := j.src.stream(ctx, since, func(c []Item) {
+			mu.Lock()
+			chunks = append(chunks, c)
+			mu.Unlock()
 		}); err != nil {
 			return false, err
 		}
 	}
 	// Drop what is known of every touched case (closed ones simply do not
 	// come back), including cases whose events landed between the two
-	// queries, then add what was derived.
-	drop := func(caseID string) {
-		for _, r := range j.byCase[caseID] {
-			j.chunks[r.chunk][r.idx].dead = true
-			j.dead++
-		}
-		delete(j.byCase, caseID)
-	}
+	// queries, then add what was derived. One pass over the items with a
+	// set of the few re-derived cases costs an incremental run less than a
+	// map of every case would cost each full read.
+	gone := make(map[string]struct{}, len(touched))
 	for _, c := range touched {
-		drop(c)
+		gone[c] = struct{}{}
 	}
-	for i := range fresh {
-		drop(fresh[i].CaseID)
-	}
-	if len(fresh) > 0 {
-		ci := int32(len(j.chunks))
-		j.chunks = append(j.chunks, fresh)
-		for ii := range fresh {
-			j.byCase[fresh[ii].CaseID] = append(j.byCase[fresh[ii].CaseID], itemRef{ci, int32(ii)})
+	for _, c := range chunks {
+		for i := range c {
+			gone[c[i].CaseID] = struct{}{}
 		}
 	}
+	if len(gone) > 0 {
+		for _, c := range j.chunks {
+			for i := range c {
+				if it := &c[i]; !it.dead {
+					if _, ok := gone[it.CaseID]; ok {
+						it.dead = true
+						j.dead++
+					}
+				}
+			}
+		}
+	}
+	j.chunks = append(j.chunks, chunks...)
 	j.lastRun = wall
 	return false, nil
 }
 
-// sortOrder lists lit worst first: red, then yellow, then green; within a
-// light, legally overdue first, then the fewest working days left. Sorting
-// 16-byte keys instead of the items keeps a million-item run fast. Empty
-// slots (items without a light) are left out.
-func sortOrder(lit []Lit) []int32 {
-	type entry struct {
-		key uint64
-		idx int32
+// sortKey orders verdicts worst first: red, then yellow, then green;
+// within a light, legally overdue first, then the fewest working days
+// left. 0 marks an empty slot (an item without a light).
+func sortKey(v *Verdict) uint64 {
+	rank := uint64(2-v.level) * 2
+	if !v.LegalOverdue {
+		rank++
 	}
-	es := make([]entry, 0, len(lit))
-	for i := range lit {
-		l := &lit[i]
-		if l.Item == nil {
-			continue // no light: dead, or no limit
-		}
-		var overdue uint64
-		if l.LegalOverdue {
-			overdue = 1
-		}
-		left := uint64(int64(l.WorkdaysLeft) + 1<<40) // non-negative, order kept
-		es = append(es, entry{key: uint64(2-l.level)<<62 | (1-overdue)<<61 | left, idx: int32(i)})
-	}
-	slices.SortFunc(es, func(a, b entry) int {
-		if a.key != b.key {
-			if a.key < b.key {
-				return -1
+	left := min(max(v.WorkdaysLeft, -leftBias+1), leftBias-1) // days: far inside
+	return rank<<(leftBits+1) | uint64(left+leftBias)
+}
+
+const (
+	leftBits = 40
+	leftBias = 1 << leftBits
+	leftMask = 1<<(leftBits+1) - 1
+)
+
+// sortOrder lists the places (chunk<<chunkBits | index) of the verdicts
+// by sortKey, ties in place order. The keys span a few thousand values at
+// most (working days left), so a counting sort does it in two passes over
+// the compact keys; an unusually wide span falls back to sorting.
+func sortOrder(keys [][]uint64) []int32 {
+	n := 0
+	var lo, hi uint64
+	for _, c := range keys {
+		for _, k := range c {
+			if k == 0 {
+				continue
 			}
-			return 1
+			left := k & leftMask
+			if n == 0 || left < lo {
+				lo = left
+			}
+			if n == 0 || left > hi {
+				hi = left
+			}
+			n++
 		}
-		return int(a.idx - b.idx)
-	})
-	order := make([]int32, len(es))
-	for i, e := range es {
-		order[i] = e.idx
+	}
+	order := make([]int32, 0, n)
+	if n == 0 {
+		return order
+	}
+	span := hi - lo + 1
+	if span > 1<<20 {
+		type entry struct {
+			key   uint64
+			place int32
+		}
+		es := make([]entry, 0, n)
+		for c := range keys {
+			for i, k := range keys[c] {
+				if k != 0 {
+					es = append(es, entry{k, int32(c<<chunkBits | i)})
+				}
+			}
+		}
+		slices.SortFunc(es, func(a, b entry) int {
+			return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.place, b.place))
+		})
+		for _, e := range es {
+			order = append(order, e.place)
+		}
+		return order
+	}
+	order = order[:n]
+	bucket := func(k uint64) uint64 { return (k>>(leftBits+1))*span + k&leftMask - lo }
+	start := make([]int32, 6*span+1)
+	for _, c := range keys {
+		for _, k := range c {
+			if k != 0 {
+				start[bucket(k)+1]++
+			}
+		}
+	}
+	for b := 1; b < len(start); b++ {
+		start[b] += start[b-1]
+	}
+	for c := range keys {
+		for i, k := range keys[c] {
+			if k != 0 {
+				b := bucket(k)
+				order[start[b]] = int32(c<<chunkBits | i)
+				start[b]++
+			}
+		}
 	}
 	return order
 }
 
-// Snapshot returns the items of the last run, worst first, and when it
-// ran. The slice is shared: do not modify it.
-func (j *Job) Snapshot() ([]Lit, time.Time) {
+// current is the snapshot of the last run; nil before the first.
+func (j *Job) current() *snapshot {
 	j.mu.RLock()
-	lit, order, taken := j.snapshot, j.order, j.taken
-	j.mu.RUnlock()
-	out := make([]Lit, len(order))
-	for i, k := range order {
-		out[i] = lit[k]
+	defer j.mu.RUnlock()
+	return j.snap
+}
+
+// Snapshot returns the items of the last run, worst first, and when it
+// ran. The items are shared: do not modify them.
+func (j *Job) Snapshot() ([]Lit, time.Time) {
+	s := j.current()
+	if s == nil {
+		return nil, time.Time{}
 	}
-	return out, taken
+	out := make([]Lit, len(s.order))
+	for i, p := range s.order {
+		out[i] = s.lit(p)
+	}
+	return out, s.taken
 }
 
 // Counts is how many items of the last run have each light.
 func (j *Job) Counts() (green, yellow, red int) {
-	j.each(func(l *Lit) bool {
-		switch l.level {
+	s := j.current()
+	if s == nil {
+		return 0, 0, 0
+	}
+	for _, p := range s.order {
+		switch s.verdict(p).level {
 		case 2:
 			red++
 		case 1:
@@ -512,23 +703,8 @@ func (j *Job) Counts() (green, yellow, red int) {
 		default:
 			green++
 		}
-		return true
-	})
-	return green, yellow, red
-}
-
-// each calls f for the items of the last run, worst first, until f
-// returns false.
-func (j *Job) each(f func(*Lit) bool) time.Time {
-	j.mu.RLock()
-	lit, order, taken := j.snapshot, j.order, j.taken
-	j.mu.RUnlock()
-	for _, k := range order {
-		if !f(&lit[k]) {
-			break
-		}
 	}
-	return taken
+	return green, yellow, red
 }
 
 // Start runs the job once now and then on schedule until ctx is done.
