@@ -1,6 +1,7 @@
 package indices
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -33,20 +35,25 @@ type API struct {
 	log    *slog.Logger
 
 	mu       sync.Mutex
-	inflight map[string]*sync.Mutex // a period computed on demand, once
+	inflight map[string]*sync.Mutex // a period computed or scored once, whoever asks
 	cache    map[string]*scored
+	gen      map[string]uint64 // per period, bumped by every invalidation
 }
 
 // cacheTTL bounds how stale a cached period can be when another replica
 // recomputed it.
 const cacheTTL = 30 * time.Second
 
-// scored is a period's computation scored, with its previous period.
+// scored is a period's computation scored, with its previous period,
+// and the JSON answers already encoded from it.
 type scored struct {
 	c     Computation
 	cards []*Card // ranked per subject type, compared with prev
 	prev  []*Card
 	at    time.Time
+
+	refreshing atomic.Bool
+	encoded    sync.Map // answer key → []byte
 
 	matters []MatterLines // for the busiest-matters key
 }
@@ -56,7 +63,7 @@ func NewAPI(job *Job, manual *Manual, log *slog.Logger) *API {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &API{job: job, manual: manual, log: log, inflight: map[string]*sync.Mutex{}, cache: map[string]*scored{}}
+	a := &API{job: job, manual: manual, log: log, inflight: map[string]*sync.Mutex{}, cache: map[string]*scored{}, gen: map[string]uint64{}}
 	job.onWrite = append(job.onWrite, a.invalidate)
 	manual.onPut = append(manual.onPut, a.invalidate)
 	return a
@@ -67,8 +74,10 @@ func NewAPI(job *Job, manual *Manual, log *slog.Logger) *API {
 func (a *API) invalidate(p Period) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.cache, p.String())
-	delete(a.cache, p.Next().String())
+	for _, k := range []string{p.String(), p.Next().String()} {
+		delete(a.cache, k)
+		a.gen[k]++
+	}
 	for k := range a.cache {
 		if strings.HasPrefix(k, "busiest "+p.String()+" ") {
 			delete(a.cache, k)
@@ -105,13 +114,7 @@ func (a *API) computation(ctx context.Context, p Period) (Computation, error) {
 	if p.Start(cal.Location()).After(a.job.now()) {
 		return c, ErrNotYet
 	}
-	a.mu.Lock()
-	m := a.inflight[p.String()]
-	if m == nil {
-		m = &sync.Mutex{}
-		a.inflight[p.String()] = m
-	}
-	a.mu.Unlock()
+	m := a.flight("compute " + p.String())
 	m.Lock()
 	defer m.Unlock()
 	if c, ok, err = a.job.store.Read(ctx, p); err != nil || ok {
@@ -142,20 +145,111 @@ func (a *API) cards(ctx context.Context, c Computation) ([]*Card, error) {
 
 // periodCards scores period p and its previous period, compared (cached).
 func (a *API) periodCards(ctx context.Context, p Period) (Computation, []*Card, []*Card, error) {
-	a.mu.Lock()
-	sc := a.cache[p.String()]
-	a.mu.Unlock()
-	if sc != nil && time.Since(sc.at) < cacheTTL {
-		return sc.c, sc.cards, sc.prev, nil
+	sc, err := a.entry(ctx, p)
+	if err != nil {
+		return Computation{}, nil, nil, err
 	}
+	return sc.c, sc.cards, sc.prev, nil
+}
+
+// entry is period p's cache entry. A stale entry (older than cacheTTL) is
+// still answered from while one goroutine rebuilds it, so readers never
+// wait for ClickHouse once a period is warm; a missing one (never read,
+// or invalidated by a write here) is built once, whoever asks.
+func (a *API) entry(ctx context.Context, p Period) (*scored, error) {
+	key := p.String()
+	a.mu.Lock()
+	sc := a.cache[key]
+	a.mu.Unlock()
+	if sc != nil {
+		if time.Since(sc.at) >= cacheTTL && sc.refreshing.CompareAndSwap(false, true) {
+			go func() {
+				if _, err := a.build(context.Background(), p); err != nil {
+					sc.refreshing.Store(false)
+					a.log.Warn("refresh cached index period", "period", key, "err", err)
+				}
+			}()
+		}
+		return sc, nil
+	}
+	m := a.flight(key)
+	m.Lock()
+	defer m.Unlock()
+	a.mu.Lock()
+	sc = a.cache[key]
+	a.mu.Unlock()
+	if sc != nil {
+		return sc, nil
+	}
+	return a.build(ctx, p)
+}
+
+// build scores p afresh and caches it, unless a write invalidated p
+// while it was reading (then the next reader builds again).
+func (a *API) build(ctx context.Context, p Period) (*scored, error) {
+	key := p.String()
+	a.mu.Lock()
+	gen := a.gen[key]
+	a.mu.Unlock()
 	c, cur, prev, err := a.scorePeriod(ctx, p)
 	if err != nil {
-		return c, nil, nil, err
+		return nil, err
 	}
+	sc := &scored{c: c, cards: cur, prev: prev, at: time.Now()}
 	a.mu.Lock()
-	a.cache[p.String()] = &scored{c: c, cards: cur, prev: prev, at: time.Now()}
+	if a.gen[key] == gen {
+		a.cache[key] = sc
+	}
 	a.mu.Unlock()
-	return c, cur, prev, nil
+	return sc, nil
+}
+
+// flight is the mutex that makes one request build key while the others
+// wait for it.
+func (a *API) flight(key string) *sync.Mutex {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.inflight[key]
+	if m == nil {
+		m = &sync.Mutex{}
+		a.inflight[key] = m
+	}
+	return m
+}
+
+// encoded answers from the JSON cached with period p's entry under key,
+// encoding build's answer the first time. Errors are not cached.
+func (a *API) encoded(ctx context.Context, p Period, key string, build func() (any, error)) ([]byte, error) {
+	sc, err := a.entry(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := sc.encoded.Load(key); ok {
+		return b.([]byte), nil
+	}
+	v, err := build()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	sc.encoded.Store(key, buf.Bytes())
+	return buf.Bytes(), nil
+}
+
+// replyEncoded writes JSON from the period's cache.
+func (a *API) replyEncoded(w http.ResponseWriter, r *http.Request, p Period, key string, build func() (any, error)) {
+	b, err := a.encoded(r.Context(), p, key, build)
+	if err != nil {
+		a.fail(w, p, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_, _ = w.Write(b)
 }
 
 func (a *API) scorePeriod(ctx context.Context, p Period) (Computation, []*Card, []*Card, error) {
@@ -222,8 +316,7 @@ func (a *API) scores(w http.ResponseWriter, r *http.Request) {
 	if typ == "" {
 		typ = SubjectDepartment
 	}
-	out, err := a.Scores(r.Context(), p, typ)
-	a.reply(w, p, out, err)
+	a.replyEncoded(w, r, p, "scores/"+typ, func() (any, error) { return a.Scores(r.Context(), p, typ) })
 }
 
 func sortRanked(cs []*Card) {
@@ -315,8 +408,7 @@ func (a *API) portrait(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out, err := a.Portrait(r.Context(), dept, p)
-	a.reply(w, p, out, err)
+	a.replyEncoded(w, r, p, "portrait/"+dept, func() (any, error) { return a.Portrait(r.Context(), dept, p) })
 }
 
 // cityMean is the mean of the departments' values of indicator i (n/a
@@ -402,8 +494,9 @@ func (a *API) deductions(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out, err := a.Deductions(r.Context(), dept, r.PathValue("indicator"), p, page, size)
-	a.reply(w, p, out, err)
+	ind := r.PathValue("indicator")
+	key := fmt.Sprintf("deductions/%s/%s/%d/%d", dept, ind, page, size)
+	a.replyEncoded(w, r, p, key, func() (any, error) { return a.Deductions(r.Context(), dept, ind, p, page, size) })
 }
 
 // items pages through the items behind dept's lost points on ind.
@@ -660,6 +753,10 @@ func (a *API) fail(w http.ResponseWriter, p Period, err error) {
 	case errors.Is(err, ErrNotYet):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("period %s has not begun yet", p))
 	case errors.Is(err, context.Canceled):
+	case errors.Is(err, clickhouse.ErrAcquireConnTimeout):
+		// Every ClickHouse connection is busy: a load peak, not a fault.
+		w.Header().Set("Retry-After", "2")
+		writeError(w, http.StatusServiceUnavailable, "the index is busy; retry in a few seconds")
 	default:
 		a.log.Error("index API", "period", p.String(), "err", err)
 		writeError(w, http.StatusInternalServerError, "could not read the index; the error is in the effidx log")

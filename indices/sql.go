@@ -158,8 +158,12 @@ const inPeriod = "%s >= toDateTime(@from) AND %s < toDateTime(@to)"
 func periodCond(col string) string { return fmt.Sprintf(inPeriod, col, col) }
 
 // factsSQL is the per-item subquery of a source; its department and
-// region columns are named f_dept and f_region.
-func factsSQL(db string, s source) string {
+// region columns are named f_dept and f_region. narrow is appended to the
+// WHERE of the subquery that picks the items of the period (e.g. "AND
+// department = @dept"): it must keep every item the caller wants (a
+// superset is fine, the caller filters the facts again) and lets
+// ClickHouse derive facts for far fewer items.
+func factsSQL(db string, s source, narrow string) string {
 	switch s {
 	case srcCases:
 		return calendarWith(db) + `
@@ -222,7 +226,7 @@ SELECT
 FROM ` + db + `.events
 WHERE kind IN ('service', 'internal', 'scenario', 'ticket')
   AND case_id IN (SELECT case_id FROM ` + db + `.events
-      WHERE kind IN ('service', 'internal', 'scenario', 'ticket') AND type IN ('accepted', 'completed', 'rated') AND ` + periodCond("at") + `)
+      WHERE kind IN ('service', 'internal', 'scenario', 'ticket') AND type IN ('accepted', 'completed', 'rated') AND ` + periodCond("at") + narrow + `)
 GROUP BY kind, f_case`
 
 	case srcSteps:
@@ -245,7 +249,7 @@ SELECT
     argMinIf(step_type, at, type = 'step_started') AS s_type
 FROM ` + db + `.events
 WHERE type IN ('step_started', 'step_finished')
-  AND (case_id, step) IN (SELECT case_id, step FROM ` + db + `.events WHERE type = 'step_finished' AND ` + periodCond("at") + `)
+  AND (case_id, step) IN (SELECT case_id, step FROM ` + db + `.events WHERE type = 'step_finished' AND ` + periodCond("at") + narrow + `)
 GROUP BY f_case, f_sub`
 
 	case srcTasks:
@@ -275,7 +279,7 @@ FROM ` + db + `.events
 WHERE kind = 'task'
   AND case_id IN (SELECT case_id FROM ` + db + `.events WHERE kind = 'task'
       AND (type IN ('accepted', 'milestone_due') AND toInt64(due) >= @from_day AND toInt64(due) < @to_day
-           OR type = 'completed' AND ` + periodCond("at") + `))
+           OR type = 'completed' AND ` + periodCond("at") + `)` + narrow + `)
 GROUP BY f_case, f_sub`
 
 	case srcReminders:
@@ -295,7 +299,7 @@ SELECT
     ` + closedAfter(day("rem_at"), "1") + ` AS closed
 FROM ` + db + `.events
 WHERE type IN ('reminded', 'responded')
-  AND (case_id, step) IN (SELECT case_id, step FROM ` + db + `.events WHERE type = 'reminded' AND ` + periodCond("at") + `)
+  AND (case_id, step) IN (SELECT case_id, step FROM ` + db + `.events WHERE type = 'reminded' AND ` + periodCond("at") + narrow + `)
 GROUP BY f_case, f_sub`
 
 	case srcRed:
@@ -314,7 +318,7 @@ FROM
 (
     SELECT case_id, any(department) AS f_dept, min(since) AS red_at
     FROM ` + db + `.light_changes
-    WHERE light = 'red' AND item = '' AND kind IN ('service', 'internal', 'scenario', 'ticket', 'task')
+    WHERE light = 'red' AND item = '' AND kind IN ('service', 'internal', 'scenario', 'ticket', 'task')` + narrow + `
     GROUP BY case_id
     HAVING ` + periodCond("red_at") + `
 ) AS l
@@ -358,7 +362,7 @@ func sumsSQL(db string, s source, ids []string, f func(id string) formula, kindO
 		k := fmt.Sprint(kindNumber[kindOf(id)])
 		fmt.Fprintf(&b, ",\n    sum(toFloat64(%s)), sum(toFloat64(%s))", strings.ReplaceAll(p.num, "{k}", k), strings.ReplaceAll(p.den, "{k}", k))
 	}
-	fmt.Fprintf(&b, "\nFROM\n(%s\n) AS f\nGROUP BY f_dept, f_region", factsSQL(db, s))
+	fmt.Fprintf(&b, "\nFROM\n(%s\n) AS f\nGROUP BY f_dept, f_region", factsSQL(db, s, ""))
 	return b.String()
 }
 
@@ -398,7 +402,7 @@ SELECT %s FROM
     ) AS f
     WHERE f_dept = @dept
 ) AS x
-WHERE d > 0 AND %s%s`, calendarWith(db), sel, calendarWith(db), num, den, factsSQL(db, s), lost, tail)
+WHERE d > 0 AND %s%s`, calendarWith(db), sel, calendarWith(db), num, den, factsSQL(db, s, "\n          AND department = @dept"), lost, tail)
 }
 
 // eventItemsSQL lists the events behind E5.1 (reported late) and E5.3
@@ -471,7 +475,7 @@ SELECT f_dept, any(f_matter_name), count(),
     toFloat64(sumIf(promised, promised >= 0)), toFloat64(countIf(promised >= 0)),
     toFloat64(sum(used))
 FROM
-(` + factsSQL(db, srcCases) + `
+(` + factsSQL(db, srcCases, "") + `
 ) AS f
 WHERE k = 1 AND done_in AND f_matter = @matter
 GROUP BY f_dept
@@ -487,7 +491,7 @@ SELECT f_matter, any(f_matter_name), count() AS n,
     toFloat64(sumIf(promised, promised >= 0)), toFloat64(countIf(promised >= 0)),
     toFloat64(sum(used))
 FROM
-(` + factsSQL(db, srcCases) + `
+(` + factsSQL(db, srcCases, "") + `
 ) AS f
 WHERE k = 1 AND done_in AND f_matter != ''
 GROUP BY f_matter
