@@ -3,24 +3,28 @@
 GO ?= go
 TEST_TIMEOUT ?= 20m
 
-.PHONY: demo test race deps build vet bench fuzz
+.PHONY: demo test race deps generate build vet bench fuzz
 
-demo: deps
+demo: deps generate
 	$(GO) run ./cmd/effidx demo
 
-test: deps vet
+test: deps generate vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 # The race detector needs cgo (gcc): not part of `make test`, which must run
 # on a bare Debian machine.
-race: deps
+race: deps generate
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 deps:
 	@scripts/deps.sh
 
-build:
+# The ECharts bundle the pages load comes from npm's echarts (pinned in
+# dashboard/web/package-lock.json) and is embedded in the binary.
+generate:
 	$(GO) generate ./...
+
+build: generate
 	$(GO) build -o effidx ./cmd/effidx
 
 vet:

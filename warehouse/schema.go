@@ -36,7 +36,25 @@ type Render struct {
 	Database string
 	Timezone string
 	Cluster  string // "" = single node
+	// NoReplication renders a cluster without Keeper/ZooKeeper: plain
+	// MergeTree-family local tables and Distributed tables, without
+	// ON CLUSTER (distributed DDL needs Keeper too; ClickHouse answers "DDL
+	// background thread is not initialized"), so the statements are run on
+	// every host of the cluster in turn (see Migrate). The zero value keeps
+	// the replicated rendering.
+	NoReplication bool
 }
+
+// onCluster is the ON CLUSTER clause of a DDL statement, if any.
+func (r Render) onCluster() string {
+	if r.Cluster == "" || r.NoReplication {
+		return ""
+	}
+	return " ON CLUSTER " + r.Cluster
+}
+
+// perHost reports whether the statements must be run on every host.
+func (r Render) perHost() bool { return r.Cluster != "" && r.NoReplication }
 
 // Statements renders m as the SQL statements to run, in order.
 func (m Migration) Statements(r Render) []string {
@@ -84,11 +102,15 @@ func (t Table) statements(r Render) []string {
 			head, r.Database, t.Name, t.columns(r), t.Engine, tail)}
 	}
 	local := t.Name + "_local"
+	engine := t.Engine
+	if !r.NoReplication {
+		engine = replicated(t.Engine, r.Database, local)
+	}
 	return []string{
-		fmt.Sprintf("%sCREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s\n(\n%s\n)\nENGINE = %s%s",
-			head, r.Database, local, r.Cluster, t.columns(r), replicated(t.Engine, r.Database, local), tail),
-		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s ON CLUSTER %s AS %s.%s\nENGINE = Distributed(%s, %s, %s, %s)",
-			r.Database, t.Name, r.Cluster, r.Database, local, r.Cluster, r.Database, local, t.ShardBy),
+		fmt.Sprintf("%sCREATE TABLE IF NOT EXISTS %s.%s%s\n(\n%s\n)\nENGINE = %s%s",
+			head, r.Database, local, r.onCluster(), t.columns(r), engine, tail),
+		fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s AS %s.%s\nENGINE = Distributed(%s, %s, %s, %s)",
+			r.Database, t.Name, r.onCluster(), r.Database, local, r.Cluster, r.Database, local, t.ShardBy),
 	}
 }
 
@@ -106,19 +128,12 @@ func replicated(engine, db, table string) string {
 
 // createDatabase renders the statement that creates the database.
 func createDatabase(r Render) string {
-	if r.Cluster == "" {
-		return "CREATE DATABASE IF NOT EXISTS " + r.Database
-	}
-	return fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s ON CLUSTER %s", r.Database, r.Cluster)
+	return "CREATE DATABASE IF NOT EXISTS " + r.Database + r.onCluster()
 }
 
 // migrationsTable renders the table that records applied migrations. It is
 // local to each server (not replicated): every server records what it saw.
 func migrationsTable(r Render) string {
-	on := ""
-	if r.Cluster != "" {
-		on = " ON CLUSTER " + r.Cluster
-	}
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations%s
 (
     version UInt32,
@@ -127,7 +142,7 @@ func migrationsTable(r Render) string {
     applied_at DateTime('%s')
 )
 ENGINE = ReplacingMergeTree(applied_at)
-ORDER BY version`, r.Database, on, r.Timezone)
+ORDER BY version`, r.Database, r.onCluster(), r.Timezone)
 }
 
 // Event enums, shared by the schema and the inserts: the Enum8 values are

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,24 @@ type ServerConfig struct {
 	Logger       *slog.Logger  // nil = slog.Default()
 	TCPPort      int           // native protocol port; 0 = a free one
 	HTTPPort     int           // HTTP port; 0 = a free one
+
+	// Clusters become the server's remote_servers, so that several servers
+	// on one machine can form a cluster (Distributed tables); their ports
+	// must be fixed (TCPPort) to be known to each other in advance.
+	Clusters []ClusterDef
+	// Macros ({shard}, {replica}) for the paths of Replicated tables.
+	Macros map[string]string
+	// ZooKeeper nodes (host:port) for Replicated tables and ON CLUSTER DDL;
+	// with them the server also gets an interserver HTTP port (a free one
+	// unless InterserverPort is set) to fetch parts from its replicas.
+	ZooKeeper       []string
+	InterserverPort int
+}
+
+// ClusterDef is one entry of remote_servers.
+type ClusterDef struct {
+	Name   string
+	Shards [][]string // per shard, its replicas as host:port of the native protocol
 }
 
 // Validate fills defaults, makes Dir and Binary absolute, and checks that Dir
@@ -84,7 +103,43 @@ func (c *ServerConfig) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return nil
+	return c.validateCluster()
+}
+
+// validateCluster checks what goes into the XML config: a typo there only
+// shows up later as a Distributed query that cannot reach a shard.
+func (c *ServerConfig) validateCluster() error {
+	var errs []error
+	hostPort := func(what, hp string) {
+		if _, port, err := net.SplitHostPort(hp); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("warehouse: %s %q: want host:port", what, hp))
+		}
+	}
+	for _, cl := range c.Clusters {
+		if !identRE.MatchString(cl.Name) {
+			errs = append(errs, fmt.Errorf("warehouse: cluster name %q: use letters, digits and _", cl.Name))
+		}
+		if len(cl.Shards) == 0 {
+			errs = append(errs, fmt.Errorf("warehouse: cluster %s has no shards", cl.Name))
+		}
+		for i, sh := range cl.Shards {
+			if len(sh) == 0 {
+				errs = append(errs, fmt.Errorf("warehouse: cluster %s shard %d has no replicas", cl.Name, i+1))
+			}
+			for _, hp := range sh {
+				hostPort(fmt.Sprintf("cluster %s shard %d replica", cl.Name, i+1), hp)
+			}
+		}
+	}
+	for _, hp := range c.ZooKeeper {
+		hostPort("zookeeper node", hp)
+	}
+	for k := range c.Macros {
+		if !identRE.MatchString(k) {
+			errs = append(errs, fmt.Errorf("warehouse: macro name %q: use letters, digits and _", k))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func findServerBinary(name string) (string, error) {
@@ -161,7 +216,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 			return nil, fmt.Errorf("warehouse: %w", err)
 		}
 	}
-	if err := os.WriteFile(files.users, []byte(serverUsersXML), 0o644); err != nil {
+	if err := os.WriteFile(files.users, []byte(serverUsersXML(len(cfg.Clusters) > 0)), 0o644); err != nil {
 		return nil, fmt.Errorf("warehouse: %w", err)
 	}
 	if err := killStaleServer(ctx, cfg, files); err != nil {
@@ -185,11 +240,11 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 }
 
 func startServerOnce(ctx context.Context, cfg ServerConfig, files serverFiles) (*Server, error) {
-	ports, err := freeLoopbackPorts(2)
+	ports, err := freeLoopbackPorts(3)
 	if err != nil {
 		return nil, fmt.Errorf("warehouse: picking ports: %w", err)
 	}
-	tcpPort, httpPort := ports[0], ports[1]
+	tcpPort, httpPort, interPort := ports[0], ports[1], ports[2]
 	// Fixed ports let a restarted server keep the address its clients know.
 	if cfg.TCPPort != 0 {
 		tcpPort = cfg.TCPPort
@@ -197,7 +252,14 @@ func startServerOnce(ctx context.Context, cfg ServerConfig, files serverFiles) (
 	if cfg.HTTPPort != 0 {
 		httpPort = cfg.HTTPPort
 	}
-	if err := os.WriteFile(files.config, []byte(serverConfigXML(files, cfg.Timezone, tcpPort, httpPort)), 0o644); err != nil {
+	if cfg.InterserverPort != 0 {
+		interPort = cfg.InterserverPort
+	}
+	conf := serverConfigXML(files, cfg.Timezone, tcpPort, httpPort)
+	if extra := clusterXML(cfg, interPort); extra != "" {
+		conf = strings.Replace(conf, "</yandex>\n", extra+"</yandex>\n", 1)
+	}
+	if err := os.WriteFile(files.config, []byte(conf), 0o644); err != nil {
 		return nil, fmt.Errorf("warehouse: %w", err)
 	}
 	// Remember where this start's output begins, so a failure report shows
@@ -343,6 +405,11 @@ func (s *Server) HTTPAddr() string { return s.httpAddr }
 
 // Version is what the server answered to SELECT version(), e.g. "18.16.1".
 func (s *Server) Version() string { return s.version }
+
+// Config is the configuration the server runs with (defaults filled in):
+// StartServer with it starts the server again on the same Dir, and on the
+// same native port if that was fixed (as StartCluster fixes it).
+func (s *Server) Config() ServerConfig { return s.cfg }
 
 // PID is the process id of the clickhouse-server child.
 func (s *Server) PID() int { return s.proc.Pid }
@@ -594,10 +661,69 @@ func serverConfigXML(f serverFiles, timezone string, tcpPort, httpPort int) stri
 		xmlText(f.users), xmlText(timezone))
 }
 
+// clusterXML renders the optional cluster sections of the server config:
+// remote_servers, macros, zookeeper with distributed DDL, and the
+// interserver port replicas fetch parts through. internal_replication is
+// true: with Replicated tables the replicas copy a Distributed insert among
+// themselves, and a shard of one replica is the same either way.
+func clusterXML(cfg ServerConfig, interPort int) string {
+	var b strings.Builder
+	node := func(hp string) string {
+		host, port, _ := net.SplitHostPort(hp)
+		return "<host>" + xmlText(host) + "</host><port>" + xmlText(port) + "</port>"
+	}
+	if len(cfg.Clusters) > 0 {
+		b.WriteString("    <remote_servers>\n")
+		for _, cl := range cfg.Clusters {
+			fmt.Fprintf(&b, "        <%s>\n", cl.Name)
+			for _, sh := range cl.Shards {
+				b.WriteString("            <shard>\n                <internal_replication>true</internal_replication>\n")
+				for _, hp := range sh {
+					fmt.Fprintf(&b, "                <replica>%s</replica>\n", node(hp))
+				}
+				b.WriteString("            </shard>\n")
+			}
+			fmt.Fprintf(&b, "        </%s>\n", cl.Name)
+		}
+		b.WriteString("    </remote_servers>\n")
+	}
+	if len(cfg.Macros) > 0 {
+		keys := make([]string, 0, len(cfg.Macros))
+		for k := range cfg.Macros {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString("    <macros>\n")
+		for _, k := range keys {
+			fmt.Fprintf(&b, "        <%s>%s</%s>\n", k, xmlText(cfg.Macros[k]), k)
+		}
+		b.WriteString("    </macros>\n")
+	}
+	if len(cfg.ZooKeeper) > 0 {
+		b.WriteString("    <zookeeper>\n")
+		for _, hp := range cfg.ZooKeeper {
+			fmt.Fprintf(&b, "        <node>%s</node>\n", node(hp))
+		}
+		b.WriteString("    </zookeeper>\n")
+		b.WriteString("    <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>\n")
+		fmt.Fprintf(&b, "    <interserver_http_host>127.0.0.1</interserver_http_host>\n    <interserver_http_port>%d</interserver_http_port>\n", interPort)
+	}
+	return b.String()
+}
+
 // serverUsersXML: user default, no password, loopback only. poll_interval
 // (default 10s) is how often an idle native connection checks for shutdown:
-// left at 10s, one idle client makes every SIGTERM take 10s.
-const serverUsersXML = `<?xml version="1.0"?>
+// left at 10s, one idle client makes every SIGTERM take 10s. A server of a
+// cluster gets distributed_product_mode = local in the profile, where 18.16
+// has to take it from (see warehouse.Open).
+func serverUsersXML(cluster bool) string {
+	if !cluster {
+		return usersXML
+	}
+	return strings.Replace(usersXML, "<poll_interval>1</poll_interval>\n", "<poll_interval>1</poll_interval>\n            <distributed_product_mode>local</distributed_product_mode>\n", 1)
+}
+
+const usersXML = `<?xml version="1.0"?>
 <!-- Written by effidx (warehouse.StartServer) on every start; edits are lost. -->
 <yandex>
     <profiles>
@@ -635,3 +761,75 @@ const serverUsersXML = `<?xml version="1.0"?>
     </quotas>
 </yandex>
 `
+
+// LocalCluster describes a cluster of servers on one machine.
+type LocalCluster struct {
+	Name     string
+	Shards   int
+	Replicas int // per shard; more than one needs ZooKeeper in the base config (Replicated tables)
+}
+
+// StartCluster starts Shards x Replicas clickhouse-servers on loopback
+// ports, each under base.Dir/shardN (shardN-replicaM with replicas), all
+// with the cluster in their remote_servers; with ZooKeeper in base, each
+// gets the macros {shard} (01, 02, ...) and {replica} (s1r1, s1r2, ...) the
+// Replicated tables name. For tests and benchmarks on one machine.
+// base.TCPPort, HTTPPort, Clusters and Macros are ignored. The result is
+// indexed by shard, then replica. On error, the servers already started
+// are stopped.
+func StartCluster(ctx context.Context, lc LocalCluster, base ServerConfig) ([][]*Server, error) {
+	if lc.Shards < 1 || lc.Replicas < 1 {
+		return nil, fmt.Errorf("warehouse: cluster %s: want at least one shard and one replica, got %d x %d", lc.Name, lc.Shards, lc.Replicas)
+	}
+	if lc.Replicas > 1 && len(base.ZooKeeper) == 0 {
+		return nil, fmt.Errorf("warehouse: cluster %s: %d replicas per shard need ZooKeeper (ServerConfig.ZooKeeper)", lc.Name, lc.Replicas)
+	}
+	if base.Dir == "" {
+		return nil, errors.New("warehouse: ServerConfig.Dir must be set")
+	}
+	// Each server must know every server's port before any of them starts.
+	ports, err := freeLoopbackPorts(lc.Shards * lc.Replicas)
+	if err != nil {
+		return nil, fmt.Errorf("warehouse: picking ports: %w", err)
+	}
+	def := ClusterDef{Name: lc.Name, Shards: make([][]string, lc.Shards)}
+	for i, p := range ports {
+		def.Shards[i/lc.Replicas] = append(def.Shards[i/lc.Replicas], net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+	}
+	servers := make([][]*Server, lc.Shards)
+	errs := make([]error, len(ports))
+	var wg sync.WaitGroup
+	for i := range ports {
+		shard, replica := i/lc.Replicas, i%lc.Replicas
+		if replica == 0 {
+			servers[shard] = make([]*Server, lc.Replicas)
+		}
+		cfg := base
+		cfg.Dir = filepath.Join(base.Dir, fmt.Sprintf("shard%d", shard+1))
+		if lc.Replicas > 1 {
+			cfg.Dir += fmt.Sprintf("-replica%d", replica+1)
+		}
+		cfg.TCPPort, cfg.HTTPPort, cfg.Clusters, cfg.Macros = ports[i], 0, []ClusterDef{def}, nil
+		if len(base.ZooKeeper) > 0 {
+			cfg.Macros = map[string]string{"shard": fmt.Sprintf("%02d", shard+1), "replica": fmt.Sprintf("s%dr%d", shard+1, replica+1)}
+		}
+		wg.Go(func() {
+			servers[shard][replica], errs[i] = StartServer(ctx, cfg)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("cluster %s shard %d replica %d: %w", lc.Name, shard+1, replica+1, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for _, sh := range servers {
+			for _, s := range sh {
+				if s != nil {
+					_ = s.Stop()
+				}
+			}
+		}
+		return nil, err
+	}
+	return servers, nil
+}

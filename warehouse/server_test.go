@@ -22,6 +22,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"effidx/event"
 	"effidx/warehouse"
 )
 
@@ -358,3 +359,185 @@ func processAlive(pid int) bool {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestSchemaRendersForAClusterWithoutReplication(t *testing.T) {
+	r := warehouse.Render{Database: "effidx", Timezone: "Asia/Shanghai", Cluster: "city", NoReplication: true}
+	got := strings.Join(warehouse.SchemaSQL(r), ";\n\n") + ";\n"
+	path := filepath.Join("testdata", "schema.cluster-noreplication.sql")
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./warehouse -run Schema -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("rendered schema differs from %s (review, then -update):\n%s", path, got)
+	}
+	for _, bad := range []string{"ON CLUSTER", "Replicated"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("rendering without replication contains %q", bad)
+		}
+	}
+	for _, want := range []string{"ENGINE = ReplacingMergeTree(ver)", "ENGINE = Distributed(city, effidx, events_local, cityHash64(case_id))"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("rendering without replication lacks %q", want)
+		}
+	}
+	// The single-node rendering is what servers have applied: its
+	// checksums must not move when cluster renderings change.
+	single := warehouse.Render{Database: "effidx", Timezone: "Asia/Shanghai"}
+	for _, m := range warehouse.Migrations {
+		if m.Checksum(single) == m.Checksum(r) {
+			t.Errorf("migration %d: same checksum for one node and for the cluster", m.Version)
+		}
+	}
+}
+
+func TestServerConfigValidateRejectsABadClusterDefinition(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  warehouse.ServerConfig
+		want string
+	}{
+		{"replica without a port", warehouse.ServerConfig{Clusters: []warehouse.ClusterDef{{Name: "city", Shards: [][]string{{"127.0.0.1"}}}}}, `replica "127.0.0.1": want host:port`},
+		{"cluster name that is not an XML element", warehouse.ServerConfig{Clusters: []warehouse.ClusterDef{{Name: "my city", Shards: [][]string{{"127.0.0.1:9000"}}}}}, `cluster name "my city"`},
+		{"shard without replicas", warehouse.ServerConfig{Clusters: []warehouse.ClusterDef{{Name: "city", Shards: [][]string{{}}}}}, "shard 1 has no replicas"},
+		{"zookeeper node without a port", warehouse.ServerConfig{ZooKeeper: []string{"zk"}}, `zookeeper node "zk"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.Dir = t.TempDir()
+			if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate() = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestClusterOfTwoShardsMigratesHostByHostAndKeepsACaseOnOneShard runs two
+// clickhouse-servers as the shards of a cluster without replication.
+func TestClusterOfTwoShardsMigratesHostByHostAndKeepsACaseOnOneShard(t *testing.T) {
+	ctx := context.Background()
+	begin := time.Now()
+	cluster, err := warehouse.StartCluster(ctx, warehouse.LocalCluster{Name: "city", Shards: 2, Replicas: 1}, warehouse.ServerConfig{
+		Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+	})
+	if err != nil {
+		t.Fatalf("StartCluster: %v", err)
+	}
+	servers := []*warehouse.Server{cluster[0][0], cluster[1][0]}
+	for _, s := range servers {
+		t.Cleanup(func() { _ = s.Stop() })
+	}
+	t.Logf("two shards ready in %v", time.Since(begin).Round(time.Millisecond))
+
+	cfg := warehouse.DefaultConfig()
+	cfg.Addr, cfg.Cluster, cfg.Replicated = servers[0].Addr(), "city", false
+	wh, err := warehouse.Open(ctx, cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	hosts, err := wh.ClusterHosts(ctx)
+	if err != nil || len(hosts) != 2 || hosts[0].Addr != servers[0].Addr() || hosts[1].Addr != servers[1].Addr() || hosts[1].Shard != 2 {
+		t.Fatalf("ClusterHosts = %+v, %v; want shard 1 at %s and shard 2 at %s", hosts, err, servers[0].Addr(), servers[1].Addr())
+	}
+	applied, err := wh.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	if fmt.Sprint(applied) != "[1 2 3]" {
+		t.Fatalf("Migrate applied %v, want [1 2 3]", applied)
+	}
+	if again, err := wh.Migrate(ctx); err != nil || len(again) != 0 {
+		t.Fatalf("second Migrate = %v, %v; want nothing applied", again, err)
+	}
+	for i, s := range servers {
+		conn := openConn(t, s.Addr())
+		var engine string
+		if err := conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = 'effidx' AND name = 'events_local'").Scan(&engine); err != nil || engine != "ReplacingMergeTree" {
+			t.Errorf("shard %d: events_local engine %q, %v", i+1, engine, err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT engine FROM system.tables WHERE database = 'effidx' AND name = 'events'").Scan(&engine); err != nil || engine != "Distributed" {
+			t.Errorf("shard %d: events engine %q, %v", i+1, engine, err)
+		}
+		// Each host records its own migrations, so each answers /readyz.
+		other := cfg
+		other.Addr = s.Addr()
+		w2, err := warehouse.Open(ctx, other, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, err := w2.Pending(ctx); err != nil || n != 0 {
+			t.Errorf("shard %d: Pending = %d, %v; want 0", i+1, n, err)
+		}
+		w2.Close()
+	}
+
+	// 400 cases of 3 events each, inserted through the Distributed table:
+	// with insert_distributed_sync the rows are on the shards when
+	// WriteBatch returns.
+	var evs []event.Stored
+	recv := time.Date(2026, 10, 5, 10, 0, 0, 0, time.UTC)
+	for c := range 400 {
+		for j, typ := range []event.Type{event.TypeAccepted, event.TypeStepStarted, event.TypeCompleted} {
+			e := event.NewEvent()
+			e.ID, e.Kind, e.CaseID, e.Type, e.Department = fmt.Sprintf("e-%d-%d", c, j), event.KindService, fmt.Sprintf("SV-%d", c), typ, fmt.Sprintf("D%02d", c%7)
+			e.At = recv.Add(time.Duration(j) * time.Hour)
+			if typ == event.TypeCompleted && c%2 == 1 {
+				e.Type = event.TypeVisit
+			}
+			evs = append(evs, event.Stored{Event: e, ReceivedAt: recv, Source: "test"})
+		}
+	}
+	if err := wh.WriteBatch(ctx, &event.Batch{Events: evs}); err != nil {
+		t.Fatalf("WriteBatch through the Distributed table: %v", err)
+	}
+	var total, perShard [2]uint64
+	if err := wh.Conn().QueryRow(ctx, "SELECT count(), uniqExact(case_id) FROM effidx.events").Scan(&total[0], &total[1]); err != nil || total != [2]uint64{1200, 400} {
+		t.Fatalf("through Distributed: %v events / cases, %v; want 1200 / 400", total, err)
+	}
+	cases := map[string]int{}
+	for i, s := range servers {
+		rows, err := openConn(t, s.Addr()).Query(ctx, "SELECT case_id, count() FROM effidx.events_local GROUP BY case_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id string
+			var n uint64
+			if err := rows.Scan(&id, &n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 3 {
+				t.Errorf("case %s has %d of its 3 events on shard %d", id, n, i+1)
+			}
+			if prev, ok := cases[id]; ok {
+				t.Errorf("case %s is on shard %d and on shard %d", id, prev, i+1)
+			}
+			cases[id] = i + 1
+			perShard[i]++
+		}
+		rows.Close()
+	}
+	if len(cases) != 400 || perShard[0] < 100 || perShard[1] < 100 {
+		t.Fatalf("cases per shard %v (of %d): want all 400, spread over both", perShard, len(cases))
+	}
+	t.Logf("cases per shard: %v", perShard)
+
+	// An IN subquery over the Distributed table: refused by ClickHouse's
+	// default (distributed_product_mode = deny), answered shard-locally
+	// with the cluster profile StartServer writes.
+	var done uint64
+	q := "SELECT uniqExact(case_id) FROM effidx.events WHERE case_id IN (SELECT case_id FROM effidx.events WHERE type = 'completed')"
+	if err := wh.Conn().QueryRow(ctx, q).Scan(&done); err != nil || done != 200 {
+		t.Fatalf("%s = %d, %v; want 200", q, done, err)
+	}
+	if err := wh.Conn().QueryRow(ctx, q+" SETTINGS distributed_product_mode = 'deny'").Scan(&done); err == nil || !strings.Contains(err.Error(), "distributed_product_mode") {
+		t.Errorf("with ClickHouse's default the same query answered %d, %v; expected a refusal (is the setting still needed?)", done, err)
+	}
+}

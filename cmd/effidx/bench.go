@@ -24,11 +24,17 @@ import (
 )
 
 func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "dashboard" {
+		return benchDashboard(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "lights" {
 		return benchLights(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "compute" {
+		return benchCompute(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return usageError{errors.New("bench: want `effidx bench ingest` or `effidx bench lights` (compute and dashboard come with their issues)")}
+		return usageError{errors.New("bench: want `effidx bench ingest`, `effidx bench lights` or `effidx bench compute` (dashboard comes with its issue)")}
 	}
 	fs := newFlagSet("bench ingest", stderr, "bench ingest [flags]: end-to-end ingest throughput against bare clickhouse-go inserts")
 	events := fs.Int("events", 1_000_000, "events to post")

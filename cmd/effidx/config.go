@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"effidx/access"
 	"effidx/collector"
+	"effidx/dashboard"
 	"effidx/indices"
 	"effidx/lights"
 	"effidx/rules"
@@ -30,12 +32,14 @@ type Config struct {
 	DataDir    string           `yaml:"data_dir"`
 	Timezone   string           `yaml:"timezone"`
 	LogLevel   string           `yaml:"log_level"`
+	Roles      string           `yaml:"roles"` // what `serve` runs: collector, jobs, dashboard (comma-separated)
 	ClickHouse warehouse.Config `yaml:"clickhouse"`
 	Collector  collector.Config `yaml:"collector"`
 	Rules      rules.Config     `yaml:"rules"`
 	Lights     lights.Config    `yaml:"lights"`
 	Indices    indices.Config   `yaml:"indices"`
 	Access     access.Config    `yaml:"access"`
+	Dashboard  dashboard.Config `yaml:"dashboard"`
 }
 
 func defaultConfig() Config {
@@ -44,11 +48,13 @@ func defaultConfig() Config {
 		DataDir:    "./data",
 		Timezone:   "Asia/Shanghai",
 		LogLevel:   "info",
+		Roles:      "collector,jobs,dashboard",
 		ClickHouse: warehouse.DefaultConfig(),
 		Collector:  collector.DefaultConfig(),
 		Lights:     lights.DefaultConfig(),
 		Indices:    indices.DefaultConfig(),
 		Access:     access.DefaultConfig(),
+		Dashboard:  dashboard.DefaultConfig(),
 	}
 }
 
@@ -66,7 +72,7 @@ func (s setting) env() string {
 // configFlags binds the common settings to fs. The returned load function
 // applies file, env and flags in order (call it after fs.Parse).
 func configFlags(fs *flag.FlagSet) func() (Config, error) {
-	var v struct{ config, listen, dataDir, chAddr, chDB, chUser, chPassword, chTLS, cluster, tz, logLevel string }
+	var v struct{ config, listen, dataDir, chAddr, chDB, chUser, chPassword, chTLS, cluster, replicated, tz, logLevel, roles string }
 	settings := []setting{
 		{"listen", "address to serve HTTP on (default 127.0.0.1:8080)", &v.listen},
 		{"data-dir", "directory for the spool and the embedded ClickHouse (default ./data)", &v.dataDir},
@@ -76,8 +82,10 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 		{"clickhouse-password", "ClickHouse password", &v.chPassword},
 		{"clickhouse-tls", "true to connect to ClickHouse over TLS", &v.chTLS},
 		{"clickhouse-cluster", "ClickHouse cluster name: ON CLUSTER DDL and Distributed tables", &v.cluster},
+		{"clickhouse-replicated", "with a cluster: true = Replicated* tables and ON CLUSTER DDL (needs Keeper), false = plain local tables migrated host by host (default true)", &v.replicated},
 		{"timezone", "time zone of the working-day rules and the schema (default Asia/Shanghai)", &v.tz},
 		{"log-level", "debug, info, warn or error (default info)", &v.logLevel},
+		{"roles", "what serve runs, comma-separated: collector (POST /api/v1/events), jobs (index and lights jobs), dashboard (read API; runs the lights job too) (default collector,jobs,dashboard)", &v.roles},
 	}
 	fs.StringVar(&v.config, "config", "", "YAML configuration file (env EFFIDX_CONFIG)")
 	for _, s := range settings {
@@ -96,13 +104,13 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 		}
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		tls := ""
+		tls, replicated := "", ""
 		targets := map[string]*string{
-			"clickhouse-tls": &tls,
-			"listen":         &cfg.Listen, "data-dir": &cfg.DataDir, "clickhouse-addr": &cfg.ClickHouse.Addr,
+			"clickhouse-tls": &tls, "clickhouse-replicated": &replicated,
+			"listen": &cfg.Listen, "data-dir": &cfg.DataDir, "clickhouse-addr": &cfg.ClickHouse.Addr,
 			"clickhouse-database": &cfg.ClickHouse.Database, "clickhouse-user": &cfg.ClickHouse.User,
 			"clickhouse-password": &cfg.ClickHouse.Password, "clickhouse-cluster": &cfg.ClickHouse.Cluster,
-			"timezone": &cfg.Timezone, "log-level": &cfg.LogLevel,
+			"timezone": &cfg.Timezone, "log-level": &cfg.LogLevel, "roles": &cfg.Roles,
 		}
 		for _, s := range settings {
 			if e, ok := os.LookupEnv(s.env()); ok {
@@ -125,6 +133,13 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 				return cfg, fmt.Errorf("clickhouse-tls %q: want true or false", tls)
 			}
 			cfg.ClickHouse.TLS = b
+		}
+		if replicated != "" {
+			b, err := strconv.ParseBool(replicated)
+			if err != nil {
+				return cfg, fmt.Errorf("clickhouse-replicated %q: want true or false", replicated)
+			}
+			cfg.ClickHouse.Replicated = b
 		}
 		cfg.ClickHouse.Timezone = cfg.Timezone
 		if cfg.Collector.Spool.Dir == "" {
@@ -164,6 +179,14 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log_level %q: want debug, info, warn or error", c.LogLevel))
 	}
+	if len(c.roles()) == 0 {
+		errs = append(errs, fmt.Errorf("roles %q: want one or more of collector, jobs, dashboard, comma-separated", c.Roles))
+	}
+	for _, r := range strings.Split(c.Roles, ",") {
+		if r = strings.TrimSpace(r); r != "" && r != roleCollector && r != roleJobs && r != roleDashboard {
+			errs = append(errs, fmt.Errorf("roles: unknown role %q (want collector, jobs or dashboard)", r))
+		}
+	}
 	if err := c.ClickHouse.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -182,5 +205,52 @@ func (c *Config) Validate() error {
 	if err := c.Access.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Dashboard.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// Roles of `serve`: one process runs all three by default; a scaled-out
+// deployment runs stateless collector and dashboard replicas and the jobs
+// apart (jobs are idempotent, so two jobs replicas are harmless, only
+// wasted work).
+const (
+	roleCollector = "collector" // POST /api/v1/events
+	roleJobs      = "jobs"      // the index job's schedule, catch-up and recomputes, and the lights job
+	roleDashboard = "dashboard" // the read API; it runs the lights job too, whose memory answers /api/v1/lights
+)
+
+func (c *Config) roles() map[string]bool {
+	m := map[string]bool{}
+	for _, r := range strings.Split(c.Roles, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			m[r] = true
+		}
+	}
+	return m
+}
+
+// roleFilter answers 404 for the routes of roles this process does not
+// run; /metrics, /healthz and /readyz are always served. Filtering in
+// front of the mux leaves route registration alone: a new page or API
+// route belongs to the dashboard role without further wiring.
+func roleFilter(roles map[string]bool, next http.Handler) http.Handler {
+	if roles[roleCollector] && roles[roleDashboard] {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch p := r.URL.Path; {
+		case p == "/metrics" || p == "/healthz" || p == "/readyz":
+		case p == "/api/v1/events":
+			if !roles[roleCollector] {
+				http.Error(w, "this effidx runs without the collector role (--roles)", http.StatusNotFound)
+				return
+			}
+		case !roles[roleDashboard]:
+			http.Error(w, "this effidx runs without the dashboard role (--roles)", http.StatusNotFound)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func cmdMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("migrate", stderr, "migrate [--print] [--clickhouse-cluster NAME] [flags]: create or upgrade the schema")
+	fs := newFlagSet("migrate", stderr, "migrate [--print] [--clickhouse-cluster NAME [--clickhouse-replicated=false]] [flags]: create or upgrade the schema")
 	print := fs.Bool("print", false, "print the SQL instead of running it (no server needed)")
 	load := configFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -21,8 +21,7 @@ func cmdMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 		return usageError{err}
 	}
 	if *print {
-		r := warehouse.Render{Database: cfg.ClickHouse.Database, Timezone: cfg.Timezone, Cluster: cfg.ClickHouse.Cluster}
-		fmt.Fprintln(stdout, strings.Join(warehouse.SchemaSQL(r), ";\n\n")+";")
+		fmt.Fprintln(stdout, strings.Join(warehouse.SchemaSQL(warehouse.RenderFor(cfg.ClickHouse)), ";\n\n")+";")
 		return nil
 	}
 	log := newLogger(stderr, cfg.LogLevel)

@@ -19,6 +19,7 @@ import (
 	"effidx/access"
 	"effidx/collector"
 	"effidx/collector/spool"
+	"effidx/dashboard"
 	"effidx/indices"
 	"effidx/lights"
 	"effidx/rules"
@@ -133,6 +134,19 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 		}
 		mux.Handle(pattern, m.Instrument(path, auth.Middleware(h)))
 	})
+	// The pages: behind the same access middleware (dashboard.Options.Auth),
+	// with their security headers on every answer; /assets/ is public.
+	dash, err := dashboard.New(cfg.Dashboard, dashboard.Options{API: api, Lights: s.lights, Auth: auth.Middleware, Log: log})
+	if err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	dash.Register(func(pattern string, h http.Handler) {
+		// The route label is the pattern's path, wildcards unexpanded: a
+		// bounded set of labels whatever the ids asked for.
+		_, path, _ := strings.Cut(pattern, " ")
+		mux.Handle(pattern, m.Instrument(strings.TrimSuffix(path, "{$}"), h))
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	mux.Handle("GET /healthz", m.Instrument("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -140,7 +154,7 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 	mux.Handle("GET /readyz", m.Instrument("/readyz", http.HandlerFunc(s.ready)))
 	// Timeouts bound what a stalled client can hold; a 32 MiB body still
 	// fits in ReadTimeout on a slow link.
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+	s.http = &http.Server{Handler: roleFilter(cfg.roles(), mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -175,11 +189,16 @@ func (s *server) URL() string { return "http://" + s.ln.Addr().String() }
 func (s *server) run(ctx context.Context) error {
 	jobs, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
-	if err := s.lights.Start(jobs); err != nil {
-		return err
+	roles := s.cfg.roles()
+	if roles[roleJobs] || roles[roleDashboard] {
+		if err := s.lights.Start(jobs); err != nil {
+			return err
+		}
 	}
-	if err := s.indices.Start(jobs); err != nil {
-		return err
+	if roles[roleJobs] {
+		if err := s.indices.Start(jobs); err != nil {
+			return err
+		}
 	}
 	wctx, stopWriter := context.WithCancel(context.Background())
 	writerDone := make(chan error, 1)
@@ -239,6 +258,6 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return err
 	}
 	fmt.Fprintf(stdout, "effidx: listening on %s\n", s.URL())
-	log.Info("serving", "url", s.URL(), "clickhouse", cfg.ClickHouse.Addr, "clickhouse_version", wh.ServerVersion(), "spool", cfg.Collector.Spool.Dir)
+	log.Info("serving", "url", s.URL(), "roles", cfg.Roles, "clickhouse", cfg.ClickHouse.Addr, "clickhouse_version", wh.ServerVersion(), "spool", cfg.Collector.Spool.Dir)
 	return s.run(ctx)
 }

@@ -1,0 +1,166 @@
+-- cluster city without replication: no distributed DDL (it needs Keeper);
+-- effidx migrate runs these statements on every host of the cluster
+CREATE DATABASE IF NOT EXISTS effidx;
+
+CREATE TABLE IF NOT EXISTS effidx.schema_migrations
+(
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime('Asia/Shanghai')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version;
+
+-- migration 1: events and rejected_events
+-- case lifecycle events; a resent event_id collapses (ReplacingMergeTree), read with FINAL or argMax
+CREATE TABLE IF NOT EXISTS effidx.events_local
+(
+    event_id String,
+    kind Enum8('service' = 1, 'internal' = 2, 'scenario' = 3, 'ticket' = 4, 'task' = 5),
+    case_id String,
+    type Enum8('submitted' = 1, 'accepted' = 2, 'rejected' = 3, 'step_started' = 4, 'step_finished' = 5, 'suspended' = 6, 'resumed' = 7, 'visit' = 8, 'completed' = 9, 'rated' = 10, 'rectified' = 11, 'reminded' = 12, 'responded' = 13, 'signed' = 14, 'feedback' = 15, 'milestone_due' = 16, 'milestone_met' = 17, 'withdrawn' = 18),
+    at DateTime('Asia/Shanghai'),
+    department String,
+    region String,
+    matter String,
+    matter_name String,
+    channel Enum8('' = 0, 'window' = 1, 'online' = 2, 'mobile' = 3, 'self_service' = 4),
+    legal_days Int32,
+    promised_days Int32,
+    materials_total Int32,
+    materials_shared Int32,
+    step String,
+    step_type Enum8('' = 0, 'handle' = 1, 'consult' = 2, 'countersign' = 3, 'approve' = 4),
+    limit_days Int32,
+    joint_id String,
+    rating Int8,
+    resolved Int8,
+    due Date,
+    responsible String,
+    source String,
+    received_at DateTime('Asia/Shanghai'),
+    ver UInt64
+)
+ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(at)
+ORDER BY (department, case_id, event_id);
+
+CREATE TABLE IF NOT EXISTS effidx.events AS effidx.events_local
+ENGINE = Distributed(city, effidx, events_local, cityHash64(case_id));
+
+-- events that failed validation, kept for inspection; the same bad line resent by the same source collapses
+CREATE TABLE IF NOT EXISTS effidx.rejected_events_local
+(
+    received_at DateTime('Asia/Shanghai'),
+    source String,
+    request_id String,
+    idx UInt32,
+    department String,
+    error String,
+    raw String,
+    ver UInt64
+)
+ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (source, department, cityHash64(raw));
+
+CREATE TABLE IF NOT EXISTS effidx.rejected_events AS effidx.rejected_events_local
+ENGINE = Distributed(city, effidx, rejected_events_local, cityHash64(raw));
+
+-- migration 2: light_changes
+-- when each open item turned yellow, red or legal-overdue (indicator E2.2); the earliest observation wins
+CREATE TABLE IF NOT EXISTS effidx.light_changes_local
+(
+    kind Enum8('service' = 1, 'internal' = 2, 'scenario' = 3, 'ticket' = 4, 'task' = 5, 'step' = 6, 'milestone' = 7),
+    case_id String,
+    item String,
+    department String,
+    light Enum8('yellow' = 2, 'red' = 3, 'legal_overdue' = 4),
+    since DateTime('Asia/Shanghai'),
+    observed_at DateTime('Asia/Shanghai'),
+    calendar String,
+    ver UInt64
+)
+ENGINE = ReplacingMergeTree(ver)
+PARTITION BY toYYYYMM(since)
+ORDER BY (kind, case_id, item, light);
+
+CREATE TABLE IF NOT EXISTS effidx.light_changes AS effidx.light_changes_local
+ENGINE = Distributed(city, effidx, light_changes_local, cityHash64(case_id));
+
+-- migration 3: index results and manual entries
+-- numerator, denominator and value per period, subject and indicator; readers take each period's latest run
+CREATE TABLE IF NOT EXISTS effidx.indicator_results_local
+(
+    period String,
+    period_kind Enum8('day' = 1, 'month' = 2, 'quarter' = 3, 'year' = 4),
+    subject_type Enum8('department' = 1, 'region' = 2, 'city' = 3),
+    subject String,
+    indicator String,
+    numerator Float64,
+    denominator Float64,
+    value Float64,
+    catalog String,
+    calendar String,
+    computed_at DateTime('Asia/Shanghai'),
+    run UInt64
+)
+ENGINE = ReplacingMergeTree(run)
+PARTITION BY period_kind
+ORDER BY (period, subject_type, subject, indicator);
+
+CREATE TABLE IF NOT EXISTS effidx.indicator_results AS effidx.indicator_results_local
+ENGINE = Distributed(city, effidx, indicator_results_local, cityHash64(period));
+
+-- inspector entries of the manual indicators (E4.x): every version kept (audit trail), the latest counts
+CREATE TABLE IF NOT EXISTS effidx.manual_values_local
+(
+    period String,
+    department String,
+    indicator String,
+    value Float64,
+    inspector String,
+    note String,
+    entered_at DateTime('Asia/Shanghai'),
+    seq UInt64
+)
+ENGINE = MergeTree()
+ORDER BY (department, indicator, period, seq);
+
+CREATE TABLE IF NOT EXISTS effidx.manual_values AS effidx.manual_values_local
+ENGINE = Distributed(city, effidx, manual_values_local, cityHash64(department));
+
+-- scores changed by a recompute after a catalog or calendar change (before and after); one row per transition
+CREATE TABLE IF NOT EXISTS effidx.score_changes_local
+(
+    period String,
+    subject_type Enum8('department' = 1, 'region' = 2, 'city' = 3),
+    subject String,
+    level String,
+    before Float64,
+    after Float64,
+    catalog_before String,
+    catalog_after String,
+    calendar_before String,
+    calendar_after String,
+    changed_at DateTime('Asia/Shanghai')
+)
+ENGINE = ReplacingMergeTree(changed_at)
+ORDER BY (period, subject_type, subject, level, catalog_after, calendar_after);
+
+CREATE TABLE IF NOT EXISTS effidx.score_changes AS effidx.score_changes_local
+ENGINE = Distributed(city, effidx, score_changes_local, cityHash64(period));
+
+-- the text of each catalog version results were computed with
+CREATE TABLE IF NOT EXISTS effidx.catalogs_local
+(
+    version String,
+    yaml String,
+    first_used DateTime('Asia/Shanghai')
+)
+ENGINE = ReplacingMergeTree(first_used)
+ORDER BY version;
+
+CREATE TABLE IF NOT EXISTS effidx.catalogs AS effidx.catalogs_local
+ENGINE = Distributed(city, effidx, catalogs_local, cityHash64(version));
