@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"effidx/access"
 	"effidx/event"
 	"effidx/rules"
 	"effidx/warehouse"
@@ -126,6 +127,47 @@ effidx_open_items{department="D07",kind="task",light="green"} 1
 	j.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/lights?level=purple", nil))
 	if rec.Code != 400 {
 		t.Fatalf("a bad level gave %d", rec.Code)
+	}
+	// Access (SPEC 7): a department user gets its own items, whether it
+	// names its department or not, and 403 for another one; a leader
+	// gets every department.
+	for _, tc := range []struct {
+		name  string
+		id    access.Identity
+		query string
+		code  int
+		depts string
+	}{
+		{"a department user sees its own items without asking", access.Identity{Name: "d", Role: access.Department, Department: "D07"}, "", 200, "D07"},
+		{"a department user may name its own department", access.Identity{Name: "d", Role: access.Department, Department: "D07"}, "&department=D07", 200, "D07"},
+		{"a department user is refused another department", access.Identity{Name: "d", Role: access.Department, Department: "D07"}, "&department=D03", 403, ""},
+		{"a leader sees every department", access.Identity{Name: "l", Role: access.Leader}, "", 200, "D01 D03 D04 D07"},
+	} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/api/v1/lights?level=green"+tc.query, nil)
+		j.ServeHTTP(rec, req.WithContext(access.WithIdentity(req.Context(), tc.id)))
+		if rec.Code != tc.code {
+			t.Fatalf("%s: %d %s", tc.name, rec.Code, rec.Body.String())
+		}
+		if tc.code != 200 {
+			continue
+		}
+		var ans APIAnswer
+		if err := json.Unmarshal(rec.Body.Bytes(), &ans); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, it := range ans.Items {
+			seen[it.Department] = true
+		}
+		var depts []string
+		for d := range seen {
+			depts = append(depts, d)
+		}
+		sort.Strings(depts)
+		if strings.Join(depts, " ") != tc.depts {
+			t.Fatalf("%s: departments %v, want %s", tc.name, depts, tc.depts)
+		}
 	}
 
 	// C's completion arrives late: C and its open step drop out at the next

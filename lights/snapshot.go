@@ -2,6 +2,8 @@ package lights
 
 import (
 	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,7 +17,17 @@ type snapshot struct {
 	exact  map[int32]Verdict // verdicts that do not pack, by place (none expected)
 	order  []int32           // places (chunk<<chunkBits | index), worst first
 	taken  time.Time
+
+	// answers caches encoded API answers of this snapshot by their
+	// filters: a wall screen and fifty clerks asking the same question
+	// between two runs cost one walk over a million items.
+	answers sync.Map
+	nanswer atomic.Int32 // entries in answers, bounded by maxAnswers
 }
+
+// maxAnswers bounds the cached answers of one snapshot: filters and
+// limits are the caller's to choose.
+const maxAnswers = 1000
 
 // judgedChunk holds the verdicts of a chunk of items.
 type judgedChunk struct {
