@@ -31,9 +31,11 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 
-bench: deps
+bench: deps generate
 	$(GO) run ./cmd/effidx bench ingest
 	$(GO) run ./cmd/effidx bench lights
+	$(GO) run ./cmd/effidx bench compute
+	$(GO) run ./cmd/effidx bench dashboard
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 60s ./event/
