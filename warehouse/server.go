@@ -716,11 +716,26 @@ func clusterXML(cfg ServerConfig, interPort int) string {
 // left at 10s, one idle client makes every SIGTERM take 10s. A server of a
 // cluster gets distributed_product_mode = local in the profile, where 18.16
 // has to take it from (see warehouse.Open).
+//
+// Memory: a query may use 40% of the machine's memory and all queries 60%,
+// and a GROUP BY spills to disk beyond 20%: the index of a year groups
+// millions of cases, which failed outright at the old fixed 2 GB per query
+// (bench compute, 10M cases).
 func serverUsersXML(cluster bool) string {
-	if !cluster {
-		return usersXML
+	x := usersXML
+	if total := totalMemory(); total > 0 {
+		x = strings.NewReplacer(
+			"<max_memory_usage>2000000000</max_memory_usage>", fmt.Sprintf("<max_memory_usage>%d</max_memory_usage>", max(total*2/5, 2000000000)),
+			"<max_memory_usage_for_all_queries>4000000000</max_memory_usage_for_all_queries>",
+			fmt.Sprintf("<max_memory_usage_for_all_queries>%d</max_memory_usage_for_all_queries>", max(total*3/5, 4000000000)),
+			"<max_bytes_before_external_group_by>1000000000</max_bytes_before_external_group_by>",
+			fmt.Sprintf("<max_bytes_before_external_group_by>%d</max_bytes_before_external_group_by>", max(total/5, 1000000000)),
+		).Replace(x)
 	}
-	return strings.Replace(usersXML, "<poll_interval>1</poll_interval>\n", "<poll_interval>1</poll_interval>\n            <distributed_product_mode>local</distributed_product_mode>\n", 1)
+	if !cluster {
+		return x
+	}
+	return strings.Replace(x, "<poll_interval>1</poll_interval>\n", "<poll_interval>1</poll_interval>\n            <distributed_product_mode>local</distributed_product_mode>\n", 1)
 }
 
 const usersXML = `<?xml version="1.0"?>
@@ -730,6 +745,7 @@ const usersXML = `<?xml version="1.0"?>
         <default>
             <max_memory_usage>2000000000</max_memory_usage>
             <max_memory_usage_for_all_queries>4000000000</max_memory_usage_for_all_queries>
+            <max_bytes_before_external_group_by>1000000000</max_bytes_before_external_group_by>
             <use_uncompressed_cache>0</use_uncompressed_cache>
             <load_balancing>random</load_balancing>
             <log_queries>0</log_queries>

@@ -55,3 +55,12 @@ func processCmdline(pid int) (cmdline string, ok bool) {
 	}
 	return string(bytes.TrimRight(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), " ")), true
 }
+
+// totalMemory is the machine's memory in bytes (0 if unknown).
+func totalMemory() uint64 {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 0
+	}
+	return uint64(si.Totalram) * uint64(si.Unit)
+}

@@ -36,3 +36,6 @@ func signalPID(pid int, kill bool) error {
 }
 
 func processCmdline(pid int) (string, bool) { return "", false }
+
+// totalMemory is unknown off Linux: the fixed defaults apply.
+func totalMemory() uint64 { return 0 }

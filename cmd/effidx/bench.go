@@ -34,7 +34,7 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return benchCompute(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return usageError{errors.New("bench: want `effidx bench ingest`, `effidx bench lights` or `effidx bench compute` (dashboard comes with its issue)")}
+		return usageError{errors.New("bench: want `effidx bench ingest`, `effidx bench lights`, `effidx bench compute` or `effidx bench dashboard`")}
 	}
 	fs := newFlagSet("bench ingest", stderr, "bench ingest [flags]: end-to-end ingest throughput against bare clickhouse-go inserts")
 	events := fs.Int("events", 1_000_000, "events to post")

@@ -31,7 +31,7 @@ func commands() map[string]command {
 		"calendar": {"working-day rules from a shell: calendar due | workdays | is-workday (SPEC 4)", cmdCalendar},
 		"compute":  {"compute and store one period now (--period 2026-10) and print the department ranking", cmdCompute},
 		"check":    {"validate the indicator catalog, light rules and calendar files; every problem with its line", cmdCheck},
-		"bench":    {"measure: bench ingest | bench lights (one JSON line of figures at the end)", cmdBench},
+		"bench":    {"measure: bench ingest | lights | compute | dashboard (one JSON line of figures at the end)", cmdBench},
 	}
 }
 
