@@ -189,7 +189,7 @@ func (a *Authenticator) fromProxy(r *http.Request) (Identity, bool, error) {
 	p := a.proxy
 	secret := r.Header.Get(p.SecretHeader)
 	if secret == "" {
-		if r.Header.Get(p.UserHeader) != "" || r.Header.Get(p.RoleHeader) != "" {
+		if r.Header.Get(p.UserHeader) != "" || (p.RoleHeader != "" && r.Header.Get(p.RoleHeader) != "") || (p.GroupsHeader != "" && r.Header.Get(p.GroupsHeader) != "") {
 			// Someone set the identity headers without the secret: a
 			// client imitating the proxy, or a proxy missing its secret.
 			a.log.Warn("access: proxy identity headers without the proxy secret: ignored", "remote", r.RemoteAddr)
@@ -206,6 +206,13 @@ func (a *Authenticator) fromProxy(r *http.Request) (Identity, bool, error) {
 		Role:       Role(strings.ToLower(strings.TrimSpace(r.Header.Get(p.RoleHeader)))),
 		Department: strings.TrimSpace(r.Header.Get(p.DepartmentHeader)),
 	}
+	if p.GroupsHeader != "" {
+		id.Role, id.Department = fromGroups(r.Header.Values(p.GroupsHeader), p.GroupsPrefix)
+		if id.Role == "" {
+			return Identity{}, true, deny("the proxy sent no effidx group in %s: want %sleader, %sinspector or %sdepartment:<code>",
+				p.GroupsHeader, p.GroupsPrefix, p.GroupsPrefix, p.GroupsPrefix)
+		}
+	}
 	switch {
 	case id.Name == "":
 		return Identity{}, true, deny("the proxy sent no user name in %s", p.UserHeader)
@@ -220,6 +227,38 @@ func (a *Authenticator) fromProxy(r *http.Request) (Identity, bool, error) {
 		id.Department = ""
 	}
 	return id, true, nil
+}
+
+// fromGroups picks the strongest effidx role among a proxy's groups:
+// leader, then inspector, then the first department:<code>.
+func fromGroups(values []string, prefix string) (Role, string) {
+	var role Role
+	dept := ""
+	for _, v := range values {
+		for _, g := range strings.Split(v, ",") {
+			name, ok := strings.CutPrefix(strings.TrimSpace(g), prefix)
+			if !ok {
+				continue
+			}
+			switch {
+			case name == string(Leader):
+				return Leader, ""
+			case name == string(Inspector):
+				role = Inspector
+			case strings.HasPrefix(name, string(Department)+":") && role == "":
+				if code := strings.TrimPrefix(name, string(Department)+":"); code != "" && dept == "" {
+					dept = code
+				}
+			}
+		}
+	}
+	if role == Inspector {
+		return Inspector, ""
+	}
+	if dept != "" {
+		return Department, dept
+	}
+	return "", ""
 }
 
 // forwardHeaders mark a request relayed by a proxy: its loopback source

@@ -367,3 +367,54 @@ func TestConfigRejectsUnknownYAMLKeys(t *testing.T) {
 		t.Fatalf("decode = %v, want an unknown-field error for token", err)
 	}
 }
+
+func TestIdentifyFromAProxysGroups(t *testing.T) {
+	secret := "proxy-secret"
+	sum := sha256.Sum256([]byte(secret))
+	cfg := Config{Proxy: Proxy{UserHeader: "X-Forwarded-User", GroupsHeader: "X-Forwarded-Groups", GroupsPrefix: "effidx:",
+		SecretHeader: "X-Proxy-Secret", SecretSHA256: hex.EncodeToString(sum[:])}}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a := New(cfg, quiet())
+	tests := []struct {
+		name    string
+		groups  []string
+		want    Identity
+		wantErr string
+	}{
+		{"a department group gives the department role", []string{"staff,effidx:department:D07"},
+			Identity{Name: "u", Role: Department, Department: "D07"}, ""},
+		{"leader wins over a department group", []string{"effidx:department:D07", "effidx:leader"},
+			Identity{Name: "u", Role: Leader}, ""},
+		{"inspector wins over a department group", []string{"effidx:department:D07, effidx:inspector"},
+			Identity{Name: "u", Role: Inspector}, ""},
+		{"groups without the prefix do not count", []string{"leader,department:D01"}, Identity{}, "no effidx group"},
+		{"no groups at all is refused", nil, Identity{}, "no effidx group"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := map[string]string{"X-Forwarded-User": "u", "X-Proxy-Secret": secret}
+			r := req{headers: h}.build()
+			for _, g := range tt.groups {
+				r.Header.Add("X-Forwarded-Groups", g)
+			}
+			id, err := a.Identify(r)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || id != tt.want {
+				t.Fatalf("%+v, %v; want %+v", id, err, tt.want)
+			}
+		})
+	}
+	// Role headers and a groups header at once are ambiguous.
+	bad := cfg
+	bad.Proxy.RoleHeader = "X-Role"
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "either groups_header or role_header") {
+		t.Fatalf("both role and groups headers: %v", err)
+	}
+}

@@ -32,10 +32,18 @@ type User struct {
 // identity in headers. Its headers are believed only on requests that carry
 // the shared secret, so a client reaching the service directly cannot claim
 // an identity by setting them itself. Empty (all fields blank) = no proxy.
+//
+// The role comes either from role_header and department_header, or from
+// groups_header: the groups a single sign-on proxy passes on (oauth2-proxy's
+// X-Forwarded-Groups), comma-separated, of which groups_prefix+"leader",
+// groups_prefix+"inspector" and groups_prefix+"department:D01" count
+// (leader before inspector before department).
 type Proxy struct {
 	UserHeader       string `yaml:"user_header"`
 	RoleHeader       string `yaml:"role_header"`
 	DepartmentHeader string `yaml:"department_header"`
+	GroupsHeader     string `yaml:"groups_header"`
+	GroupsPrefix     string `yaml:"groups_prefix"` // e.g. "effidx:"; "" = the group names as they are
 	SecretHeader     string `yaml:"secret_header"`
 	SecretSHA256     string `yaml:"secret_sha256"` // hex SHA-256 of the shared secret
 }
@@ -108,10 +116,18 @@ func (c *Config) Validate() error {
 		}
 	}
 	if p := c.Proxy; p.Enabled() {
-		fields := []struct{ key, val string }{
-			{"user_header", p.UserHeader}, {"role_header", p.RoleHeader},
-			{"department_header", p.DepartmentHeader}, {"secret_header", p.SecretHeader},
+		type field struct{ key, val string }
+		fields := []field{{"user_header", p.UserHeader}}
+		switch {
+		case p.GroupsHeader != "" && (p.RoleHeader != "" || p.DepartmentHeader != ""):
+			add("access proxy: set either groups_header or role_header and department_header, not both")
+			fields = append(fields, field{"groups_header", p.GroupsHeader})
+		case p.GroupsHeader != "":
+			fields = append(fields, field{"groups_header", p.GroupsHeader})
+		default:
+			fields = append(fields, field{"role_header", p.RoleHeader}, field{"department_header", p.DepartmentHeader})
 		}
+		fields = append(fields, field{"secret_header", p.SecretHeader})
 		var missing []string
 		seen := map[string]string{}
 		for _, f := range fields {
@@ -134,7 +150,7 @@ func (c *Config) Validate() error {
 			add("access proxy secret_sha256 must be 64 hex digits (the output of `printf %%s SECRET | sha256sum`), not the secret itself")
 		}
 		if len(missing) > 0 {
-			add("access proxy is half configured: %s missing; set all of user_header, role_header, department_header, secret_header and secret_sha256, or none", strings.Join(missing, ", "))
+			add("access proxy is half configured: %s missing; set user_header, secret_header, secret_sha256 and either groups_header or role_header and department_header, or none of them", strings.Join(missing, ", "))
 		}
 	}
 	return errors.Join(errs...)

@@ -519,6 +519,16 @@ func TestServeExposesHealthMetricsAndDrainsOnSIGTERM(t *testing.T) {
 	if code, body := get(t, p.url+"/healthz"); code != 200 || body != "ok\n" {
 		t.Fatalf("/healthz = %d %q", code, body)
 	}
+	// Every answer carries the safety headers; JSON answers a CSP that runs
+	// nothing and is framed nowhere.
+	resp, err := http.Get(p.url + "/api/v1/scores")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") {
+		t.Fatalf("/api/v1/scores headers: %v", resp.Header)
+	}
 	if code, body := get(t, p.url+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d %q", code, body)
 	}

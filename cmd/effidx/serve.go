@@ -154,7 +154,7 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 	mux.Handle("GET /readyz", m.Instrument("/readyz", http.HandlerFunc(s.ready)))
 	// Timeouts bound what a stalled client can hold; a 32 MiB body still
 	// fits in ReadTimeout on a slow link.
-	s.http = &http.Server{Handler: roleFilter(cfg.roles(), mux), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
+	s.http = &http.Server{Handler: secureHeaders(roleFilter(cfg.roles(), mux)), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute,
 		WriteTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -260,4 +260,19 @@ func cmdServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	fmt.Fprintf(stdout, "effidx: listening on %s\n", s.URL())
 	log.Info("serving", "url", s.URL(), "roles", cfg.Roles, "clickhouse", cfg.ClickHouse.Addr, "clickhouse_version", wh.ServerVersion(), "spool", cfg.Collector.Spool.Dir)
 	return s.run(ctx)
+}
+
+// secureHeaders gives every answer the headers a browser needs to treat it
+// safely: no MIME sniffing, and JSON answers that run nothing and are
+// framed nowhere. The pages set their own, stricter policy on top.
+func secureHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		}
+		next.ServeHTTP(w, r)
+	})
 }
