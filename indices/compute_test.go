@@ -17,22 +17,6 @@ import (
 	"effidx/warehouse/chtest"
 )
 
-func openWarehouse(t *testing.T) *warehouse.Warehouse {
-	t.Helper()
-	cfg := warehouse.DefaultConfig()
-	cfg.Addr, cfg.Database = chtest.Addr(t), chtest.Database(t)
-	ctx := context.Background()
-	wh, err := warehouse.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wh.Close() })
-	if _, err := wh.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return wh
-}
-
 // loadSimulated writes a simulated city into wh, each event received a
 // minute after it happened.
 func loadSimulated(t *testing.T, wh *warehouse.Warehouse, cfg simulate.Config) int {
@@ -58,7 +42,7 @@ func loadSimulated(t *testing.T, wh *warehouse.Warehouse, cfg simulate.Config) i
 }
 
 func TestComputeOnASimulatedCityLandsNearItsCalibration(t *testing.T) {
-	wh := openWarehouse(t)
+	wh := chtest.Warehouse(t)
 	cfg := simulate.DefaultConfig()
 	cfg.Days, cfg.CasesPerDay, cfg.MalformedShare = 60, 300, 0
 	n := loadSimulated(t, wh, cfg)

@@ -158,22 +158,6 @@ func (c fxCase) ev(typ, at string, opts ...fxOpt) event.Stored {
 // handles): credited to that department, in the case's region.
 func (c fxCase) by(dept string) fxCase { c.dept = dept; return c }
 
-func fxOpenWarehouse(t *testing.T) *warehouse.Warehouse {
-	t.Helper()
-	cfg := warehouse.DefaultConfig()
-	cfg.Addr, cfg.Database = chtest.Addr(t), chtest.Database(t)
-	ctx := context.Background()
-	wh, err := warehouse.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wh.Close() })
-	if _, err := wh.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return wh
-}
-
 // fxCheckCalendar makes sure the working-day numbers the comments use are
 // the calendar's: a failure here is a fixture mistake, not a Compute bug.
 func fxCheckCalendar(t *testing.T, cal *rules.Calendar) {
@@ -1193,7 +1177,7 @@ func TestComputeMatchesTheHandWorkedFixture(t *testing.T) {
 		t.Fatal("fixture: the duplicate visit is missing")
 	}
 
-	wh := fxOpenWarehouse(t)
+	wh := chtest.Warehouse(t)
 	ctx := context.Background()
 	for i, b := range city.batches {
 		batch := &event.Batch{Events: b}

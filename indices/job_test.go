@@ -19,13 +19,14 @@ import (
 	"effidx/rules"
 	"effidx/simulate"
 	"effidx/warehouse"
+	"effidx/warehouse/chtest"
 )
 
 // smallCity is 40 days of a simulated city from 2026-09-01 (about 80k
 // events), loaded once per test.
 func smallCity(t *testing.T) *warehouse.Warehouse {
 	t.Helper()
-	wh := openWarehouse(t)
+	wh := chtest.Warehouse(t)
 	cfg := simulate.DefaultConfig()
 	cfg.Start = time.Date(2026, 9, 1, 0, 0, 0, 0, cfg.Location)
 	cfg.Days, cfg.CasesPerDay, cfg.MalformedShare = 40, 250, 0

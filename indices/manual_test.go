@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"effidx/access"
-	"effidx/warehouse"
 	"effidx/warehouse/chtest"
 )
 
@@ -39,17 +38,7 @@ func manualClock(step time.Duration) func() time.Time {
 
 func openManual(t *testing.T, now func() time.Time) *Manual {
 	t.Helper()
-	cfg := warehouse.DefaultConfig()
-	cfg.Addr, cfg.Database = chtest.Addr(t), chtest.Database(t)
-	ctx := context.Background()
-	wh, err := warehouse.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wh.Close() })
-	if _, err := wh.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	wh := chtest.Warehouse(t)
 	cat, err := Default()
 	if err != nil {
 		t.Fatal(err)

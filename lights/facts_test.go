@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"effidx/event"
-	"effidx/warehouse"
 	"effidx/warehouse/chtest"
 )
 
@@ -63,22 +62,6 @@ func mk(id string, kind event.Kind, caseID string, typ event.Type, at time.Time,
 	return event.Stored{Event: e, ReceivedAt: at.Add(time.Minute), Source: "test"}
 }
 
-func openWarehouse(t *testing.T) *warehouse.Warehouse {
-	t.Helper()
-	cfg := warehouse.DefaultConfig()
-	cfg.Addr, cfg.Database = chtest.Addr(t), chtest.Database(t)
-	ctx := context.Background()
-	wh, err := warehouse.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { wh.Close() })
-	if _, err := wh.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return wh
-}
-
 // scenario is a small city: open, completed, withdrawn and suspended cases,
 // steps, a task with milestones; given partly out of order.
 func scenario() []event.Stored {
@@ -120,7 +103,7 @@ func scenario() []event.Stored {
 }
 
 func TestLoadFindsEveryOpenItemWhateverTheArrivalOrder(t *testing.T) {
-	wh := openWarehouse(t)
+	wh := chtest.Warehouse(t)
 	ctx := context.Background()
 	evs := scenario()
 	// Everything twice, the second copy received later: nothing doubles.

@@ -18,6 +18,7 @@ import (
 	"effidx/event"
 	"effidx/rules"
 	"effidx/warehouse"
+	"effidx/warehouse/chtest"
 )
 
 func newJob(t *testing.T, wh *warehouse.Warehouse, now time.Time) (*Job, *prometheus.Registry) {
@@ -43,7 +44,7 @@ func lightsOf(j *Job) []string {
 }
 
 func TestLightsJobJudgesEveryOpenItemAndRecordsWhenItTurned(t *testing.T) {
-	wh := openWarehouse(t)
+	wh := chtest.Warehouse(t)
 	ctx := context.Background()
 	if err := wh.WriteBatch(ctx, &event.Batch{Events: scenario()}); err != nil {
 		t.Fatal(err)
@@ -207,7 +208,7 @@ effidx_open_items{department="D07",kind="task",light="green"} 1
 }
 
 func TestSuspensionReportedLateTurnsARedCaseBackToGreen(t *testing.T) {
-	wh := openWarehouse(t)
+	wh := chtest.Warehouse(t)
 	ctx := context.Background()
 	acc := mk("x1", event.KindService, "X", event.TypeAccepted, day(8, 9), "D01", func(e *ev) { e.PromisedDays, e.LegalDays = 2, 2 })
 	if err := wh.WriteBatch(ctx, &event.Batch{Events: []event.Stored{acc}}); err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"effidx/event"
+	"effidx/warehouse/chtest"
 )
 
 // describe renders items in a stable order, names included.
@@ -50,7 +51,7 @@ func collect(t *testing.T, src *source, since time.Time) []Item {
 }
 
 func TestANameNewSinceTheLastReadIsLookedUp(t *testing.T) {
-	wh := openWarehouse(t)
+	wh := chtest.Warehouse(t)
 	ctx := context.Background()
 	named := func(matter, resp string) func(*ev) {
 		return func(e *ev) { e.PromisedDays, e.LegalDays, e.Matter, e.Responsible = 5, 20, matter, resp }
@@ -80,7 +81,7 @@ func TestANameNewSinceTheLastReadIsLookedUp(t *testing.T) {
 }
 
 func TestACaseWhoseNamesNoTableResolvesIsDerivedAgainByName(t *testing.T) {
-	wh := openWarehouse(t)
+	wh := chtest.Warehouse(t)
 	ctx := context.Background()
 	evs := []event.Stored{
 		mk("o1", event.KindService, "O", event.TypeAccepted, day(8, 10), "D01", func(e *ev) {
@@ -217,7 +218,7 @@ func TestVerdictsComeBackFromTheSnapshotExactly(t *testing.T) {
 }
 
 func TestTheCasesQueryAgreesWithTheOneThatSendsNames(t *testing.T) {
-	wh := openWarehouse(t)
+	wh := chtest.Warehouse(t)
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 2))
 	kinds := []event.Kind{event.KindService, event.KindInternal, event.KindScenario, event.KindTicket}

@@ -153,3 +153,22 @@ func ConnAddr(t testing.TB, addr, db string) driver.Conn {
 	}
 	return conn
 }
+
+// Warehouse opens a warehouse on a fresh database of the test server with
+// every migration applied; both go away on t.Cleanup.
+func Warehouse(t testing.TB) *warehouse.Warehouse {
+	t.Helper()
+	cfg := warehouse.DefaultConfig()
+	cfg.Addr, cfg.Database = Addr(t), Database(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	wh, err := warehouse.Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatalf("chtest: open warehouse %s: %v", cfg.Database, err)
+	}
+	t.Cleanup(func() { wh.Close() })
+	if _, err := wh.Migrate(ctx); err != nil {
+		t.Fatalf("chtest: migrate %s: %v", cfg.Database, err)
+	}
+	return wh
+}
