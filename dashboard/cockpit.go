@@ -75,12 +75,12 @@ func (s *Server) buildCockpit(ctx context.Context, p indices.Period) (*cockpit, 
 		c.dims = append(c.dims, d.NameZH)
 	}
 	now := s.api.Now()
-	if tc, err := s.resultsOf(ctx, indices.PeriodOf(indices.Day, now)); err == nil {
+	if tc, err := s.api.Results(ctx, indices.PeriodOf(indices.Day, now)); err == nil {
 		c.today = cityKPI(tc)
 	} else if !errors.Is(err, indices.ErrNotYet) {
 		return nil, fmt.Errorf("today's figures: %w", err)
 	}
-	comp, err := s.resultsOf(ctx, p)
+	comp, err := s.api.Results(ctx, p)
 	if errors.Is(err, indices.ErrNotYet) {
 		c.notYet = err
 		return c, nil
@@ -89,13 +89,13 @@ func (s *Server) buildCockpit(ctx context.Context, p indices.Period) (*cockpit, 
 		return nil, fmt.Errorf("results of %s: %w", p, err)
 	}
 	c.computed, c.cur = comp.ComputedAt, cityKPI(comp)
-	cards, err := s.cardsOf(ctx, p)
+	cards, err := s.api.Cards(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("scores of %s: %w", p, err)
 	}
 	c.city = indices.Lookup(cards, indices.SubjectCity, indices.CityID)
 	for _, typ := range []string{indices.SubjectDepartment, indices.SubjectRegion} {
-		sc, err := s.scoresOf(ctx, p, typ)
+		sc, err := s.api.Scores(ctx, p, typ)
 		if err != nil {
 			return nil, fmt.Errorf("%s ranking of %s: %w", typ, p, err)
 		}
@@ -124,7 +124,7 @@ func (s *Server) buildCockpit(ctx context.Context, p indices.Period) (*cockpit, 
 		m = m.Previous()
 	}
 	for range trendMonths {
-		mc, err := s.cardsOf(ctx, m)
+		mc, err := s.api.Cards(ctx, m)
 		if errors.Is(err, indices.ErrNotYet) {
 			break
 		}

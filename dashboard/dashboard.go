@@ -51,7 +51,6 @@ type Server struct {
 	linesCache   *cache[linesPoint]
 	casesCache   *cache[[]indices.MatterCase]
 	lastCache    *cache[lastPeriod]
-	apiCache     *cache[apiResult]
 }
 
 // pageTTL bounds how long a page's derived data lags the API's cache
@@ -84,7 +83,6 @@ func New(cfg Config, o Options) (*Server, error) {
 		linesCache:   newCache[linesPoint](time.Minute),
 		casesCache:   newCache[[]indices.MatterCase](time.Minute),
 		lastCache:    newCache[lastPeriod](time.Minute),
-		apiCache:     newCache[apiResult](pageTTL),
 	}
 	if !s.assets.hasECharts() {
 		s.log.Warn("dashboard: echarts.min.js is not built in, the pages' charts will not load: run `go generate ./...` and build again")

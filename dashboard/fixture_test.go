@@ -1,8 +1,6 @@
 package dashboard
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"effidx/access"
-	"effidx/event"
 	"effidx/indices"
 	"effidx/lights"
 	"effidx/rules"
@@ -68,7 +65,7 @@ func newCity(t testing.TB) *city {
 	sc := simulate.DefaultConfig()
 	sc.Start = time.Date(2026, 9, 1, 0, 0, 0, 0, sc.Location)
 	sc.Days, sc.CasesPerDay, sc.MalformedShare = 40, 250, 0
-	loadSimulated(t, wh, sc)
+	chtest.LoadSimulated(t, wh, sc)
 
 	cal, err := rules.DefaultCalendar()
 	if err != nil {
@@ -110,29 +107,6 @@ func mustPeriod(t testing.TB, s string) indices.Period {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// loadSimulated writes a simulated city into wh, each event received a
-// minute after it happened.
-func loadSimulated(t testing.TB, wh *warehouse.Warehouse, cfg simulate.Config) {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := simulate.Generate(cfg, &buf); err != nil {
-		t.Fatal(err)
-	}
-	var evs []event.Stored
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		e, err := event.Parse(sc.Bytes(), time.Time{}, 0)
-		if err != nil {
-			continue
-		}
-		evs = append(evs, event.Stored{Event: e, ReceivedAt: e.At.Add(time.Minute), Source: "sim"})
-	}
-	if err := wh.WriteBatch(context.Background(), &event.Batch{Events: evs}); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // testWriter logs through t, so a server error shows with the test.

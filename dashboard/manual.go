@@ -146,7 +146,7 @@ func (s *Server) manualRender(w http.ResponseWriter, r *http.Request, code int, 
 	// Departments to pick from: those scored in the period and those with
 	// open items; any other code may be typed.
 	seen := map[string]bool{}
-	if cards, err := s.cardsOf(r.Context(), p); err == nil {
+	if cards, err := s.api.Cards(r.Context(), p); err == nil {
 		for _, cd := range cards {
 			if cd.SubjectType == indices.SubjectDepartment {
 				seen[cd.Subject] = true
@@ -246,7 +246,6 @@ func (s *Server) manualPost(w http.ResponseWriter, r *http.Request) {
 	// The scores changed: the pages' own caches must not show the old.
 	s.cockpitCache.forget()
 	s.viewCache.forget()
-	s.apiCache.forget()
 	s.pageCache.forget()
 	s.log.Info("dashboard: manual value entered", "inspector", who.Name, "department", dept, "indicator", id, "period", p.String())
 	http.Redirect(w, r, href("/manual", "department", dept, "period", p.String(), "saved", id), http.StatusSeeOther)

@@ -91,7 +91,7 @@ func (s *Server) portraitPage(w http.ResponseWriter, r *http.Request) {
 	path := "/departments/" + escapeID(dept)
 	d := &pageData{Title: dept + " 自画像", Page: "portrait", Who: who, Nav: nav(who, "portrait", p, explicit),
 		Period: p, PNav: s.periodNav(path, p), DataSrc: href("/data"+path, "period", p.String())}
-	pr, err := s.portraitOf(r.Context(), dept, p)
+	pr, err := s.api.Portrait(r.Context(), dept, p)
 	if isEmptyErr(err) {
 		d.Empty = s.empty(r.Context(), path, p, err)
 		if !errors.Is(err, indices.ErrNotYet) {
@@ -133,7 +133,7 @@ func (s *Server) portraitData(w http.ResponseWriter, r *http.Request) {
 		access.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	pr, err := s.portraitOf(r.Context(), dept, p)
+	pr, err := s.api.Portrait(r.Context(), dept, p)
 	if isEmptyErr(err) {
 		writeData(w, &dataPayload{Period: p.String(), Charts: map[string]option{"radar": nil, "trend": nil},
 			Empty: map[string]string{"radar": "本期暂无数据", "trend": "本期暂无数据"}})
@@ -155,7 +155,7 @@ func (s *Server) portraitData(w http.ResponseWriter, r *http.Request) {
 // mean) and the index trend.
 func (s *Server) portraitCharts(ctx context.Context, pr indices.PortraitResponse, p indices.Period) (*dataPayload, error) {
 	d := &dataPayload{Period: p.String(), Charts: map[string]option{}, Empty: map[string]string{}}
-	cards, err := s.cardsOf(ctx, p)
+	cards, err := s.api.Cards(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +234,7 @@ func (s *Server) portraitBody(ctx context.Context, pr indices.PortraitResponse, 
 		q = q.Previous()
 	}
 	for range sparkLen {
-		cards, err := s.cardsOf(ctx, q)
+		cards, err := s.api.Cards(ctx, q)
 		if errors.Is(err, indices.ErrNotYet) {
 			break
 		}
@@ -498,4 +498,18 @@ func indicatorTable(dims []dimBlock) template.HTML {
 		b.WriteString(`</tbody>`)
 	}
 	return template.HTML(b.String())
+}
+
+// trendOf is a subject's index over the n periods up to last (oldest
+// first), the API's Trend as chart axes.
+func (s *Server) trendOf(ctx context.Context, typ, subject string, last indices.Period, n int) ([]string, []float64, error) {
+	pts, err := s.api.Trend(ctx, typ, subject, last, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	xs, vs := make([]string, len(pts)), make([]float64, len(pts))
+	for i, pt := range pts {
+		xs[i], vs[i] = pt.Period, float64(pt.Total)
+	}
+	return xs, vs, nil
 }

@@ -96,7 +96,7 @@ var subjectNames = map[string]string{indices.SubjectDepartment: "部门", indice
 
 // rankings reads the league table of subject type typ in p.
 func (s *Server) rankings(r *http.Request, p indices.Period, typ string, explicit bool) ([]*rankRow, indices.ScoresResponse, error) {
-	sc, err := s.scoresOf(r.Context(), p, typ)
+	sc, err := s.api.Scores(r.Context(), p, typ)
 	if err != nil {
 		return nil, sc, err
 	}

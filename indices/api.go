@@ -103,16 +103,19 @@ var ErrNotYet = errors.New("period has not begun")
 // computation is the stored run of p, computed now if p was never computed
 // (a period a leader picks for the first time).
 func (a *API) computation(ctx context.Context, p Period) (Computation, error) {
-	c, ok, err := a.job.store.Read(ctx, p)
-	if err != nil || ok {
-		return c, err
-	}
+	var c Computation
 	cal, err := a.job.Calendar()
 	if cal == nil {
 		return c, err
 	}
+	// A period not begun is answered without asking ClickHouse: it is what
+	// a period switch one step too far asks, again and again.
 	if p.Start(cal.Location()).After(a.job.now()) {
 		return c, ErrNotYet
+	}
+	c, ok, err := a.job.store.Read(ctx, p)
+	if err != nil || ok {
+		return c, err
 	}
 	m := a.flight("compute " + p.String())
 	m.Lock()

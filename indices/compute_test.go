@@ -1,7 +1,6 @@
 package indices
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"math"
@@ -10,42 +9,16 @@ import (
 	"testing"
 	"time"
 
-	"effidx/event"
 	"effidx/rules"
 	"effidx/simulate"
-	"effidx/warehouse"
 	"effidx/warehouse/chtest"
 )
-
-// loadSimulated writes a simulated city into wh, each event received a
-// minute after it happened.
-func loadSimulated(t *testing.T, wh *warehouse.Warehouse, cfg simulate.Config) int {
-	t.Helper()
-	var buf bytes.Buffer
-	if _, err := simulate.Generate(cfg, &buf); err != nil {
-		t.Fatal(err)
-	}
-	var evs []event.Stored
-	sc := bufio.NewScanner(&buf)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		e, err := event.Parse(sc.Bytes(), time.Time{}, 0)
-		if err != nil {
-			continue
-		}
-		evs = append(evs, event.Stored{Event: e, ReceivedAt: e.At.Add(time.Minute), Source: "sim"})
-	}
-	if err := wh.WriteBatch(context.Background(), &event.Batch{Events: evs}); err != nil {
-		t.Fatal(err)
-	}
-	return len(evs)
-}
 
 func TestComputeOnASimulatedCityLandsNearItsCalibration(t *testing.T) {
 	wh := chtest.Warehouse(t)
 	cfg := simulate.DefaultConfig()
 	cfg.Days, cfg.CasesPerDay, cfg.MalformedShare = 60, 300, 0
-	n := loadSimulated(t, wh, cfg)
+	n := chtest.LoadSimulated(t, wh, cfg)
 	cat, err := Default()
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,7 @@ func smallCity(t *testing.T) *warehouse.Warehouse {
 	cfg := simulate.DefaultConfig()
 	cfg.Start = time.Date(2026, 9, 1, 0, 0, 0, 0, cfg.Location)
 	cfg.Days, cfg.CasesPerDay, cfg.MalformedShare = 40, 250, 0
-	loadSimulated(t, wh, cfg)
+	chtest.LoadSimulated(t, wh, cfg)
 	return wh
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,42 +9,18 @@ import (
 	"testing"
 	"time"
 
-	"effidx/event"
 	"effidx/simulate"
-	"effidx/warehouse"
 	"effidx/warehouse/chtest"
 )
 
 func TestComputePrintsTheDepartmentRankingOfOnePeriod(t *testing.T) {
-	addr, db := chtest.Addr(t), chtest.Database(t)
+	wh := chtest.Warehouse(t)
+	addr, db := wh.Config().Addr, wh.Database()
 	ctx := context.Background()
-	cfg := warehouse.DefaultConfig()
-	cfg.Addr, cfg.Database = addr, db
-	wh, err := warehouse.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wh.Close()
-	if _, err := wh.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	sim := simulate.DefaultConfig()
 	sim.Start = time.Date(2026, 9, 1, 0, 0, 0, 0, sim.Location)
 	sim.Days, sim.CasesPerDay, sim.MalformedShare = 30, 150, 0
-	var buf bytes.Buffer
-	if _, err := simulate.Generate(sim, &buf); err != nil {
-		t.Fatal(err)
-	}
-	var evs []event.Stored
-	sc := bufio.NewScanner(&buf)
-	for sc.Scan() {
-		if e, err := event.Parse(sc.Bytes(), time.Time{}, 0); err == nil {
-			evs = append(evs, event.Stored{Event: e, ReceivedAt: e.At.Add(time.Minute), Source: "sim"})
-		}
-	}
-	if err := wh.WriteBatch(ctx, &event.Batch{Events: evs}); err != nil {
-		t.Fatal(err)
-	}
+	chtest.LoadSimulated(t, wh, sim)
 
 	var out, errOut bytes.Buffer
 	args := []string{"compute", "--period", "2026-09", "--clickhouse-addr", addr, "--clickhouse-database", db}

@@ -5,6 +5,8 @@
 package chtest
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +21,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"effidx/event"
+	"effidx/simulate"
 	"effidx/warehouse"
 )
 
@@ -171,4 +175,26 @@ func Warehouse(t testing.TB) *warehouse.Warehouse {
 		t.Fatalf("chtest: migrate %s: %v", cfg.Database, err)
 	}
 	return wh
+}
+
+// LoadSimulated writes the city cfg simulates into wh, each event received
+// a minute after it happened, and returns how many events that was.
+func LoadSimulated(t testing.TB, wh *warehouse.Warehouse, cfg simulate.Config) int {
+	t.Helper()
+	var buf bytes.Buffer
+	if _, err := simulate.Generate(cfg, &buf); err != nil {
+		t.Fatalf("chtest: simulate: %v", err)
+	}
+	var evs []event.Stored
+	sc := bufio.NewScanner(&buf)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if e, err := event.Parse(sc.Bytes(), time.Time{}, 0); err == nil {
+			evs = append(evs, event.Stored{Event: e, ReceivedAt: e.At.Add(time.Minute), Source: "sim"})
+		}
+	}
+	if err := wh.WriteBatch(context.Background(), &event.Batch{Events: evs}); err != nil {
+		t.Fatalf("chtest: write the simulated city: %v", err)
+	}
+	return len(evs)
 }
