@@ -3,13 +3,22 @@
 GO ?= go
 TEST_TIMEOUT ?= 20m
 
-.PHONY: demo test race deps generate build vet bench fuzz
+.PHONY: demo test race deps generate build vet bench fuzz compat
 
 demo: deps generate
 	$(GO) run ./cmd/effidx demo
 
 test: deps generate vet
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+# The SQL on both ClickHouse versions (README, "ClickHouse versions"): the
+# statements the tests send, replayed on Debian's 18.16 and on 26.7 (npm's
+# chdb, installed once per machine under ~/.cache/effidx-compat). First the
+# check's own test: a broken statement must fail it.
+compat: deps generate
+	$(GO) vet -tags compat ./compat/
+	$(GO) test -tags compat -count=1 -run '^TestABrokenStatement' ./compat/
+	$(GO) run ./compat
 
 # The race detector needs cgo (gcc): not part of `make test`, which must run
 # on a bare Debian machine.
