@@ -2,6 +2,7 @@ package collector
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -175,17 +176,58 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, http.StatusBadRequest, "bad_body", "reading the body: "+err.Error())
 		return
 	}
+	resp, f := c.accept(r.Context(), tok, source, bufp.Bytes())
+	if f != nil {
+		if f.retry {
+			w.Header().Set("Retry-After", strconv.Itoa(int(c.cfg.RetryAfter.Seconds()+0.5)))
+		}
+		c.fail(w, f.code, f.outcome, f.msg)
+		return
+	}
+	c.metrics.Requests.WithLabelValues("accepted").Inc()
+	writeJSON(w, http.StatusAccepted, resp)
+}
+
+// failure is why a request was refused as a whole.
+type failure struct {
+	code         int
+	outcome, msg string
+	retry        bool // answer with Retry-After
+}
+
+func (f *failure) Error() string { return fmt.Sprintf("%d %s: %s", f.code, f.outcome, f.msg) }
+
+// Ingest takes events from inside the process (the reminder job's
+// reminded and responded events) the way POST /api/v1/events takes them:
+// validated, de-duplicated, and durable in the spool when it returns nil,
+// so they reach ClickHouse through the writer like any other event. It is
+// not scoped to departments: the process trusts itself.
+func (c *Collector) Ingest(ctx context.Context, source string, events []event.Event) (Response, error) {
+	var body []byte
+	for i := range events {
+		body = event.AppendJSON(body, &events[i])
+		body = append(body, '\n')
+	}
+	resp, f := c.accept(ctx, nil, source, body)
+	if f != nil {
+		c.metrics.Requests.WithLabelValues(f.outcome).Inc()
+		return resp, f
+	}
+	c.metrics.Requests.WithLabelValues("accepted").Inc()
+	return resp, nil
+}
+
+// accept decodes, scopes, de-duplicates and spools one request's body.
+func (c *Collector) accept(ctx context.Context, tok *tokenEntry, source string, body []byte) (Response, *failure) {
 	now := c.now()
-	dec, err := event.Decode(bufp.Bytes(), event.Options{
+	dec, err := event.Decode(body, event.Options{
 		MaxLineBytes: c.cfg.MaxLineBytes, MaxEvents: c.cfg.MaxEvents, Now: now, MaxFuture: c.cfg.MaxFuture,
 	})
 	switch {
 	case errors.Is(err, event.ErrTooManyEvents):
-		c.fail(w, http.StatusRequestEntityTooLarge, "too_many_events", err.Error()+": send at most that many events per request")
-		return
+		return Response{}, &failure{code: http.StatusRequestEntityTooLarge, outcome: "too_many_events", msg: err.Error() + ": send at most that many events per request"}
 	case err != nil:
-		c.fail(w, http.StatusBadRequest, "not_json", err.Error()+" (send NDJSON, one event per line, or a JSON array of events)")
-		return
+		return Response{}, &failure{code: http.StatusBadRequest, outcome: "not_json", msg: err.Error() + " (send NDJSON, one event per line, or a JSON array of events)"}
 	}
 	rec := record{receivedAt: now, source: source, requestID: c.requestID(), rejected: dec.Rejected}
 	rec.events = dec.Events[:0]
@@ -217,15 +259,14 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(rec.events) > 0 || len(rec.rejected) > 0 {
 		payload := rec.marshal(make([]byte, 0, 64+len(rec.events)*160))
-		if err := c.spool.Append(r.Context(), payload); err != nil {
+		if err := c.spool.Append(ctx, payload); err != nil {
 			if errors.Is(err, spool.ErrFull) || errors.Is(err, spool.ErrClosed) {
-				w.Header().Set("Retry-After", strconv.Itoa(int(c.cfg.RetryAfter.Seconds()+0.5)))
-				c.fail(w, http.StatusServiceUnavailable, "spool_full", "the collector's spool is full (ClickHouse is behind or down): nothing of this request was stored, retry later")
-				return
+				return Response{}, &failure{code: http.StatusServiceUnavailable, outcome: "spool_full", retry: true,
+					msg: "the collector's spool is full (ClickHouse is behind or down): nothing of this request was stored, retry later"}
 			}
 			c.log.Error("spool append failed", "err", err)
-			c.fail(w, http.StatusInternalServerError, "spool_error", "the collector could not store the events: nothing of this request was stored, retry later")
-			return
+			return Response{}, &failure{code: http.StatusInternalServerError, outcome: "spool_error",
+				msg: "the collector could not store the events: nothing of this request was stored, retry later"}
 		}
 	}
 	c.dedup.add(ids)
@@ -238,8 +279,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.metrics.Received.Add(float64(len(dec.Events) + len(dec.Rejected)))
 	c.metrics.Accepted.Add(float64(resp.Accepted))
 	c.metrics.Duplicates.Add(float64(resp.Duplicates))
-	c.metrics.Requests.WithLabelValues("accepted").Inc()
-	writeJSON(w, http.StatusAccepted, resp)
+	return resp, nil
 }
 
 // dedup remembers recently accepted event ids in two generations of hashes,

@@ -29,20 +29,23 @@ type Options struct {
 	// ((*access.Authenticator).Middleware); it answers 401 itself.
 	Auth func(http.Handler) http.Handler
 	Log  *slog.Logger
+	// Reminders shows what was sent about each item; nil: nothing.
+	Reminders ReminderSource
 }
 
 // Server serves the pages.
 type Server struct {
-	cfg     Config
-	api     *indices.API
-	manual  *indices.Manual
-	lights  LightSource
-	auth    func(http.Handler) http.Handler
-	log     *slog.Logger
-	assets  assetSet
-	pages   map[string]*template.Template
-	csp     string
-	scripts []string // of a page with charts
+	cfg       Config
+	api       *indices.API
+	manual    *indices.Manual
+	lights    LightSource
+	reminders ReminderSource
+	auth      func(http.Handler) http.Handler
+	log       *slog.Logger
+	assets    assetSet
+	pages     map[string]*template.Template
+	csp       string
+	scripts   []string // of a page with charts
 
 	cockpitCache *cache[*cockpit]
 	viewCache    *cache[cockpitView]
@@ -73,7 +76,7 @@ func New(cfg Config, o Options) (*Server, error) {
 		o.Log = slog.Default()
 	}
 	s := &Server{
-		cfg: cfg, api: o.API, manual: o.API.Manual(), lights: o.Lights, auth: o.Auth, log: o.Log,
+		cfg: cfg, api: o.API, manual: o.API.Manual(), lights: o.Lights, reminders: o.Reminders, auth: o.Auth, log: o.Log,
 		assets:       loadAssets(),
 		cockpitCache: newCache[*cockpit](pageTTL),
 		viewCache:    newCache[cockpitView](lightsTTL),

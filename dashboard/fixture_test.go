@@ -31,10 +31,12 @@ func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 // city (2026-09-01 to 2026-10-10), September computed, the lights judged:
 // the pages as serve wires them, behind the access middleware.
 type city struct {
-	h   http.Handler
-	srv *Server
-	api *indices.API
-	wh  *warehouse.Warehouse
+	h      http.Handler
+	srv    *Server
+	api    *indices.API
+	wh     *warehouse.Warehouse
+	lights *lights.Job
+	auth   *access.Authenticator
 }
 
 // Tokens of the configured users.
@@ -97,7 +99,7 @@ func newCity(t testing.TB) *city {
 	}
 	mux := http.NewServeMux()
 	srv.Register(func(pattern string, h http.Handler) { mux.Handle(pattern, h) })
-	return &city{h: mux, srv: srv, api: api, wh: wh}
+	return &city{h: mux, srv: srv, api: api, wh: wh, lights: lj, auth: auth}
 }
 
 func mustPeriod(t testing.TB, s string) indices.Period {

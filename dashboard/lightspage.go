@@ -19,6 +19,7 @@ const lightsLimit = 300
 type lightRow struct {
 	lights.APIItem
 	Due, LegalDue, Left string
+	Reminders           string // what was sent, to whom, acknowledged or not
 }
 
 type lightsBody struct {
@@ -63,7 +64,7 @@ func lightRows(items []lights.APIItem, loc *time.Location) []lightRow {
 func (s *Server) lightsPage(w http.ResponseWriter, r *http.Request) {
 	who := identity(r)
 	q := r.URL.Query()
-	f := lightFilter{Department: q.Get("department"), Kind: q.Get("kind"), Level: q.Get("level")}
+	f := lightFilter{Department: q.Get("department"), Kind: q.Get("kind"), Level: q.Get("level"), CaseID: q.Get("case")}
 	if !who.SeesAll() {
 		if f.Department != "" && f.Department != who.Department {
 			s.forbidden(w, r)
@@ -93,7 +94,7 @@ func (s *Server) lightsPage(w http.ResponseWriter, r *http.Request) {
 	}
 	items, total := lv.find(f, lightsLimit)
 	b.Total, b.Shown, b.Rows = total, len(items), lightRows(items, loc)
-	b.Table = lightTable(b.Rows, true)
+	b.Table = lightTable(b.Rows, true, s.remindersOf(r.Context(), b.Rows, loc))
 	for _, c := range lv.byDept {
 		if f.Department == "" || c.Department == f.Department {
 			b.Red, b.Yellow, b.Green = b.Red+c.Red, b.Yellow+c.Yellow, b.Green+c.Green
@@ -120,7 +121,7 @@ func (s *Server) lightsPage(w http.ResponseWriter, r *http.Request) {
 // table (hundreds of rows): written here rather than by html/template,
 // whose escaping per cell costs a hundred times more. Every text is
 // escaped.
-func lightTable(rows []lightRow, withDept bool) template.HTML {
+func lightTable(rows []lightRow, withDept, withReminders bool) template.HTML {
 	var b strings.Builder
 	b.Grow(len(rows) * 420)
 	e := html.EscapeString
@@ -128,7 +129,11 @@ func lightTable(rows []lightRow, withDept bool) template.HTML {
 	if withDept {
 		b.WriteString(`<th>部门</th>`)
 	}
-	b.WriteString(`<th>到期</th><th>法定到期</th><th class="num">剩余 / 超期</th><th>责任人</th></tr></thead><tbody>`)
+	b.WriteString(`<th>到期</th><th>法定到期</th><th class="num">剩余 / 超期</th><th>责任人</th>`)
+	if withReminders {
+		b.WriteString(`<th>提醒与催办</th>`)
+	}
+	b.WriteString(`</tr></thead><tbody>`)
 	for _, r := range rows {
 		b.WriteString(`<tr><td><span class="light `)
 		b.WriteString(e(r.Light))
@@ -169,7 +174,13 @@ func lightTable(rows []lightRow, withDept bool) template.HTML {
 		b.WriteString(e(r.Left))
 		b.WriteString(`</td><td>`)
 		b.WriteString(e(r.Responsible))
-		b.WriteString(`</td></tr>`)
+		b.WriteString(`</td>`)
+		if withReminders {
+			b.WriteString(`<td class="reminders">`)
+			b.WriteString(e(r.Reminders))
+			b.WriteString(`</td>`)
+		}
+		b.WriteString(`</tr>`)
 	}
 	b.WriteString(`</tbody></table>`)
 	// Every value above went through html.EscapeString.

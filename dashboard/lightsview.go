@@ -107,10 +107,14 @@ func (v *lightView) board(dept string) []*lightCount {
 // light itself ("" = red and yellow, "all" = every light).
 type lightFilter struct {
 	Department, Kind, Level string
+	CaseID                  string // one case's items (the link in a reminder)
 }
 
 func (f lightFilter) match(l *lights.Lit) bool {
 	if f.Department != "" && l.Department != f.Department {
+		return false
+	}
+	if f.CaseID != "" && l.CaseID != f.CaseID {
 		return false
 	}
 	if f.Kind != "" && l.Kind != f.Kind {

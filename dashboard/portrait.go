@@ -61,6 +61,8 @@ type portraitBody struct {
 	Items                           []lightRow
 	ItemsTable                      template.HTML
 	ItemsTotal                      int
+	HasReminders                    bool          // reminders are on
+	RemindersTable                  template.HTML // the department's latest reminder records
 	ItemsHref                       string
 	LightsPending                   bool
 	Computed, Catalog               string
@@ -321,8 +323,17 @@ func (s *Server) portraitBody(ctx context.Context, pr indices.PortraitResponse, 
 	}
 	b.LightsPending = lv.at.IsZero() && s.lights != nil
 	items, total := lv.find(lightFilter{Department: pr.Department}, 20)
-	b.Items, b.ItemsTotal = lightRows(items, s.api.Now().Location()), total
-	b.ItemsTable = lightTable(b.Items, false)
+	loc := s.api.Now().Location()
+	b.Items, b.ItemsTotal = lightRows(items, loc), total
+	b.ItemsTable = lightTable(b.Items, false, s.remindersOf(ctx, b.Items, loc))
+	if s.reminders != nil {
+		b.HasReminders = true
+		if es, err := s.reminders.Recent(ctx, pr.Department, 20); err != nil {
+			s.log.Warn("self-portrait: reminders not shown", "err", err)
+		} else if len(es) > 0 {
+			b.RemindersTable = reminderTable(es, loc)
+		}
+	}
 	b.ItemsHref = href("/lights", "department", pr.Department)
 	b.Manual = href("/manual", "department", pr.Department, "period", p.String())
 	return b, nil

@@ -21,6 +21,9 @@ type Config struct {
 	YearsDir   string   `yaml:"years_dir"`
 	Overrides  []string `yaml:"overrides"`   // local closures / extra working days (YAML), later wins
 	LightsFile string   `yaml:"lights_file"` // "" = the embedded rules/lights.yaml
+	// RemindersFile says when the responsible are reminded and whom it
+	// escalates to; "" = the embedded rules/reminders.yaml.
+	RemindersFile string `yaml:"reminders_file"`
 }
 
 // Validate checks that the named files and directory exist.
@@ -31,7 +34,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("rules years_dir %q is not a directory", c.YearsDir))
 		}
 	}
-	for _, f := range append(append([]string(nil), c.Overrides...), c.LightsFile) {
+	for _, f := range append(append([]string(nil), c.Overrides...), c.LightsFile, c.RemindersFile) {
 		if f == "" {
 			continue
 		}
@@ -48,6 +51,14 @@ func (c *Config) LightRules() (LightRules, error) {
 		return DefaultLightRules(), nil
 	}
 	return LoadLightRules(c.LightsFile)
+}
+
+// ReminderRules loads the configured reminder rules.
+func (c *Config) ReminderRules() (ReminderRules, error) {
+	if c.RemindersFile == "" {
+		return DefaultReminderRules(), nil
+	}
+	return LoadReminderRules(c.RemindersFile)
 }
 
 // Loader keeps the current calendar and rebuilds it when the files of

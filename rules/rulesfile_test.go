@@ -43,6 +43,45 @@ var badRulesFiles = map[string][]string{
 		`wrong_shapes.bad.yaml:3: steps: want a mapping, got a list`,
 		`wrong_shapes.bad.yaml:4: tasks: want a mapping, got nothing`,
 	},
+	"reminders/bad_values.bad.yaml": {
+		`bad_values.bad.yaml:2: quiet_hours.send_from: "9:00" is not a time of day (want HH:MM, e.g. "09:00")`,
+		`bad_values.bad.yaml:3: quiet_hours.send_until: "18" is not a time of day (want HH:MM, e.g. "09:00")`,
+		`bad_values.bad.yaml:4: quiet_hours.legal_overdue_anytime: want true or false, got "yes"`,
+		`bad_values.bad.yaml:7: rule "cases": kinds: "cases" is not one of service, internal, scenario, ticket, task, step, milestone`,
+		`bad_values.bad.yaml:7: rule "cases": kinds: "service" listed twice (first at line 7)`,
+		`bad_values.bad.yaml:8: rule "cases": departments: the list is empty`,
+		`bad_values.bad.yaml:10: rule "cases": step "Advance!": id "Advance!": use a-z, 0-9, _ and -, at most 32 characters`,
+		`bad_values.bad.yaml:12: rule "cases": step "Advance!": share: want a number in (0, 1], e.g. 0.8; got "80%"`,
+		`bad_values.bad.yaml:15: rule "cases": step "late": when: "later" is not one of used_share, last_working_day, due, overdue, legal_overdue`,
+		`bad_values.bad.yaml:16: rule "cases": step "late": urge: want true or false, got "true"`,
+		`bad_values.bad.yaml:19: rule "cases": step "again": repeat_every: 0h must be a positive whole number of minutes`,
+		`bad_values.bad.yaml:23: rule "cases": step "minutes": repeat_every: 90s must be a positive whole number of minutes`,
+		`bad_values.bad.yaml:26: rule "cases": escalation: to: "director" is not one of section_head, leader`,
+		`bad_values.bad.yaml:29: rule "cases": escalation: after: "soon" is not a duration (want e.g. 4h or 90m)`,
+	},
+	"reminders/empty.bad.yaml": {`empty.bad.yaml: empty file`},
+	"reminders/not_rules.bad.yaml": {
+		`not_rules.bad.yaml:1: quiet_hours: want a mapping, got "at night"`,
+		`not_rules.bad.yaml:2: rules: the list is empty`,
+	},
+	"reminders/shadowed.bad.yaml": {
+		`shadowed.bad.yaml:12: rule "licences of D01" never applies: rule "all cases" (line 6) comes first and matches all its items (put narrower rules first)`,
+		`shadowed.bad.yaml:20: rule "all cases": name given twice (first at line 6)`,
+	},
+	"reminders/structure.bad.yaml": {
+		`structure.bad.yaml:2: quiet_hours: send_from must be before send_until (a window within one day)`,
+		`structure.bad.yaml:5: quiet_hours: unknown key "weekends" (known: legal_overdue_anytime, send_from, send_until)`,
+		`structure.bad.yaml:10: rule "cases": step "advance": when used_share needs share (e.g. share: 0.8)`,
+		`structure.bad.yaml:13: rule "cases": step id "advance" given twice (first at line 10)`,
+		`structure.bad.yaml:18: rule "cases": step "last": share is only for when: used_share`,
+		`structure.bad.yaml:19: rule "cases": step "last": repeat_every is only for when: overdue or legal_overdue (states that last)`,
+		`structure.bad.yaml:21: rule "cases": step: missing key "id"`,
+		`structure.bad.yaml:26: rule "cases": escalation: section_head after 4h is not later than leader after 8h (each level comes after the one before)`,
+		`structure.bad.yaml:26: rule "cases": escalation: section_head must come before leader`,
+		`structure.bad.yaml:28: rule "cases": escalation: leader given twice (first at line 24)`,
+		`structure.bad.yaml:30: rule "cases": unknown key "retries" (known: departments, escalation, kinds, matters, name, steps)`,
+		`structure.bad.yaml:39: rule "notices only": escalation applies to urge steps, and no step has urge: true`,
+	},
 	"override/bad_dates.bad.yaml": {
 		`bad_dates.bad.yaml:3: closed: "2024-10-32" is not a date (want YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD)`,
 		`bad_dates.bad.yaml:4: closed: "2024/10/09" is not a date (want YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD)`,
@@ -67,11 +106,15 @@ var badRulesFiles = map[string][]string{
 }
 
 func parseRulesFile(kind, name string, b []byte) error {
-	if kind == "lights" {
-		_, err := ParseLightRules(name, b)
-		return err
+	var err error
+	switch kind {
+	case "lights":
+		_, err = ParseLightRules(name, b)
+	case "reminders":
+		_, err = ParseReminderRules(name, b)
+	default:
+		_, err = ParseOverride(name, b)
 	}
-	_, err := ParseOverride(name, b)
 	return err
 }
 

@@ -10,11 +10,12 @@ import (
 	"strings"
 
 	"effidx/indices"
+	"effidx/remind"
 	"effidx/rules"
 )
 
-const checkSummary = "check [--catalog FILE] [--config FILE] [--lights FILE] [--calendar-override FILE ...] [--years-dir DIR]: " +
-	"validate the indicator catalog, the light rules, the calendar overrides and year files; " +
+const checkSummary = "check [--catalog FILE] [--config FILE] [--lights FILE] [--reminders FILE] [--directory FILE] [--calendar-override FILE ...] [--years-dir DIR]: " +
+	"validate the indicator catalog, the light and reminder rules, the reminder directory, the calendar overrides and year files; " +
 	"every problem is listed with its line, and the exit status is 1 if there is any"
 
 // cmdCheck validates every data file the service reads, so that an edited
@@ -28,6 +29,8 @@ func cmdCheck(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	load := configFlags(fs)
 	catalogFile := fs.String("catalog", "", "indicator catalog YAML (default: the config's indices.catalog, else the embedded "+indices.DefaultFile+")")
 	lightsFile := fs.String("lights", "", "light thresholds YAML (default: the config's rules.lights_file, else the embedded rules/lights.yaml)")
+	remindersFile := fs.String("reminders", "", "reminder rules YAML (default: the config's rules.reminders_file, else the embedded rules/reminders.yaml)")
+	directoryFile := fs.String("directory", "", "reminder directory YAML: who is responsible, their heads, how to reach them (default: the config's remind.directory, if any)")
 	var overrides listFlag
 	fs.Var(&overrides, "calendar-override", "local calendar override YAML (repeatable; replaces the config's rules.overrides)")
 	yearsDir := fs.String("years-dir", "", "directory of extra holiday-cn year files (default: the config's rules.years_dir)")
@@ -57,6 +60,9 @@ func cmdCheck(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	rc := cfg.Rules
 	if *lightsFile != "" {
 		rc.LightsFile = *lightsFile
+	}
+	if *remindersFile != "" {
+		rc.RemindersFile = *remindersFile
 	}
 	if len(overrides) > 0 {
 		rc.Overrides = overrides
@@ -95,6 +101,25 @@ func cmdCheck(_ context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		r.fail("lights", rc.LightsFile, err)
 	} else {
 		r.ok("lights", rc.LightsFile, "version "+lr.Version)
+	}
+
+	if rc.RemindersFile == "" {
+		rr := rules.DefaultReminderRules()
+		r.ok("reminders", "rules/reminders.yaml", fmt.Sprintf("embedded; version %s, %d rules", rr.Version, len(rr.Rules)))
+	} else if rr, err := rules.LoadReminderRules(rc.RemindersFile); err != nil {
+		r.fail("reminders", rc.RemindersFile, err)
+	} else {
+		r.ok("reminders", rc.RemindersFile, fmt.Sprintf("version %s, %d rules", rr.Version, len(rr.Rules)))
+	}
+	if *directoryFile == "" {
+		*directoryFile = cfg.Remind.Directory
+	}
+	if *directoryFile != "" {
+		if d, err := remind.LoadDirectory(*directoryFile); err != nil {
+			r.fail("directory", *directoryFile, err)
+		} else {
+			r.ok("directory", *directoryFile, fmt.Sprintf("version %s, %d people in %d departments", d.Version, len(d.People), len(d.Departments)))
+		}
 	}
 
 	// Each override on its own, so that its problems carry its lines once;

@@ -66,6 +66,7 @@ func TestCheckEmbeddedDefaults(t *testing.T) {
 	checkWantLines(t, out,
 		`^ok   catalog indices/catalog\.yaml \(embedded; version 2026\.1\+[0-9a-f]{8}, 40 indicators: 36 computed, 4 manual\)$`,
 		`^ok   lights rules/lights\.yaml \(embedded; version [0-9a-f]{12}\)$`,
+		`^ok   reminders rules/reminders\.yaml \(embedded; version [0-9a-f]{12}, 2 rules\)$`,
 		`^ok   calendar embedded years \(version [0-9a-f]{12}, Asia/Shanghai, national data 2007\.\.2026, 0 overrides\)$`)
 }
 
@@ -90,6 +91,7 @@ func TestCheckConfigAndFlagFiles(t *testing.T) {
 		`^ok   config `+regexp.QuoteMeta(cfg)+`$`,
 		`^ok   catalog \.\./\.\./indices/testdata/minimal\.good\.yaml \(version 2027-pilot\+[0-9a-f]{8}, 4 indicators: 3 computed, 1 manual\)$`,
 		`^ok   lights .*/strict\.good\.yaml \(version [0-9a-f]{12}\)$`,
+		`^ok   reminders rules/reminders\.yaml `,
 		`^ok   override `+regexp.QuoteMeta(opening)+` \(.+: 0 closed, 1 open\)$`,
 		`^ok   calendar embedded years \+ `+regexp.QuoteMeta(years)+` \(version [0-9a-f]{12}, UTC, national data 2007\.\.2027, 1 year files in the directory, 1 overrides\)$`)
 }
@@ -107,8 +109,9 @@ func TestCheckBadCatalogListsEveryProblemWithLines(t *testing.T) {
 	checkWantLines(t, out,
 		`^FAIL catalog `+regexp.QuoteMeta(file)+` \(5 problems\)$`,
 		`^ok   lights rules/lights\.yaml `,
+		`^ok   reminders rules/reminders\.yaml `,
 		`^ok   calendar embedded years `)
-	want := "check: 1 of 3 failed:\n" +
+	want := "check: 1 of 4 failed:\n" +
 		file + ":6: S: the weights of its groups add up to 39, want 40 (the weight of S)\n" +
 		file + ":11: S1: the weights of its indicators add up to 11, want 12 (the weight of S1)\n" +
 		file + ":32: C1.1.weight: want a number above 0, got 0\n" +
@@ -135,12 +138,13 @@ func TestCheckBadRulesAndCalendarFiles(t *testing.T) {
 		`^FAIL config `+regexp.QuoteMeta(cfg)+` \(\d+ problems?\)$`,
 		`^ok   catalog indices/catalog\.yaml `,
 		`^FAIL lights `+regexp.QuoteMeta(badLights)+` \(4 problems\)$`,
+		`^ok   reminders rules/reminders\.yaml `,
 		`^FAIL override `+regexp.QuoteMeta(badOverride)+` \(1 problem\)$`,
 		`^ok   override `+regexp.QuoteMeta(goodOverride)+` `,
 		`^FAIL override .*missing\.yaml \(1 problem\)$`,
 		`^FAIL calendar embedded years \+ `+regexp.QuoteMeta(dir)+` \(1 problem\)$`)
 	for _, want := range []string{
-		"check: 5 of 7 failed:\n",
+		"check: 5 of 8 failed:\n",
 		"\nconfig " + cfg + ": ",
 		`field listen_address not found`,
 		badLights + `:1: lights: missing key "tasks"`,
@@ -148,6 +152,46 @@ func TestCheckBadRulesAndCalendarFiles(t *testing.T) {
 		badOverride + `:4: override: unknown key "opened" (known: closed, name, open)`,
 		"override: open " + filepath.Join(dir, "missing.yaml") + ": ",
 		"calendar: " + filepath.Join(dir, "2027.json") + ": days[0]: ",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%s", want, err)
+		}
+	}
+}
+
+func TestCheckReminderRulesAndDirectory(t *testing.T) {
+	badRules := "../../rules/testdata/reminders/shadowed.bad.yaml"
+	goodDir := "../../remind/testdata/directory/city.good.yaml"
+	badDir := "../../remind/testdata/directory/shapes.bad.yaml"
+	dir := t.TempDir()
+	cfg := checkWriteFile(t, dir, "effidx.yaml", "rules:\n  reminders_file: "+checkAbs(t, "../../rules/testdata/reminders/narrow_first.good.yaml")+
+		"\nremind:\n  directory: "+checkAbs(t, goodDir)+"\n")
+	out, _, err := runCheck(t, "--config", cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	checkWantLines(t, out,
+		`^ok   config `,
+		`^ok   catalog `,
+		`^ok   lights `,
+		`^ok   reminders .*/narrow_first\.good\.yaml \(version [0-9a-f]{12}, 2 rules\)$`,
+		`^ok   directory .*/city\.good\.yaml \(version [0-9a-f]{12}, 8 people in 2 departments\)$`,
+		`^ok   calendar `)
+	// Flags win over the config; every problem with its line.
+	out, _, err = runCheck(t, "--config", cfg, "--reminders", badRules, "--directory", badDir)
+	if err == nil || errors.As(err, new(usageError)) {
+		t.Fatalf("error %v, want the problems (exit status 1)\n%s", err, out)
+	}
+	checkWantLines(t, out,
+		`^ok   config `,
+		`^ok   catalog `,
+		`^ok   lights `,
+		`^FAIL reminders `+regexp.QuoteMeta(badRules)+` \(2 problems\)$`,
+		`^FAIL directory `+regexp.QuoteMeta(badDir)+` \(3 problems\)$`,
+		`^ok   calendar `)
+	for _, want := range []string{
+		badRules + `:12: rule "licences of D01" never applies: rule "all cases" (line 6) comes first and matches all its items (put narrower rules first)`,
+		badDir + `:4: directory: unknown key "staff" (known: departments, people)`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%s", want, err)

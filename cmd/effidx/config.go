@@ -19,6 +19,7 @@ import (
 	"effidx/dashboard"
 	"effidx/indices"
 	"effidx/lights"
+	"effidx/remind"
 	"effidx/rules"
 	"effidx/warehouse"
 )
@@ -40,6 +41,7 @@ type Config struct {
 	Indices    indices.Config   `yaml:"indices"`
 	Access     access.Config    `yaml:"access"`
 	Dashboard  dashboard.Config `yaml:"dashboard"`
+	Remind     remind.Config    `yaml:"remind"`
 }
 
 func defaultConfig() Config {
@@ -55,6 +57,7 @@ func defaultConfig() Config {
 		Indices:    indices.DefaultConfig(),
 		Access:     access.DefaultConfig(),
 		Dashboard:  dashboard.DefaultConfig(),
+		Remind:     remind.DefaultConfig(),
 	}
 }
 
@@ -126,6 +129,16 @@ func configFlags(fs *flag.FlagSet) func() (Config, error) {
 				return cfg, fmt.Errorf("EFFIDX_INGEST_TOKENS: %w", err)
 			}
 			cfg.Collector.Tokens = toks
+		}
+		// The reminder secrets, like the ingest tokens, by environment only:
+		// never a flag (visible in ps), preferably not the file.
+		for env, dst := range map[string]*string{
+			"EFFIDX_REMIND_WEBHOOK_SECRET": &cfg.Remind.Webhook.Secret, "EFFIDX_REMIND_ACK_SECRET": &cfg.Remind.AckSecret,
+			"EFFIDX_REMIND_SMTP_PASSWORD": &cfg.Remind.SMTP.Password, "EFFIDX_REMIND_EVENTS_TOKEN": &cfg.Remind.EventsToken,
+		} {
+			if e := os.Getenv(env); e != "" {
+				*dst = e
+			}
 		}
 		if tls != "" {
 			b, err := strconv.ParseBool(tls)
@@ -208,6 +221,13 @@ func (c *Config) Validate() error {
 	if err := c.Dashboard.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Remind.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	// The reminder job's reminded/responded events must reach a collector.
+	if roles := c.roles(); c.Remind.Enabled && roles[roleJobs] && !roles[roleCollector] && c.Remind.EventsURL == "" {
+		errs = append(errs, errors.New("remind events_url: required when reminders are enabled in a process without the collector role (the reminded and responded events go to a collector)"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -217,7 +237,7 @@ func (c *Config) Validate() error {
 // wasted work).
 const (
 	roleCollector = "collector" // POST /api/v1/events
-	roleJobs      = "jobs"      // the index job's schedule, catch-up and recomputes, and the lights job
+	roleJobs      = "jobs"      // the index job's schedule, catch-up and recomputes, the lights job and the reminders
 	roleDashboard = "dashboard" // the read API; it runs the lights job too, whose memory answers /api/v1/lights
 )
 

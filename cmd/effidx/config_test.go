@@ -197,3 +197,26 @@ func TestSimulateWritesAParsableDeterministicStream(t *testing.T) {
 		}
 	}
 }
+
+func TestRemindConfigFromFileAndSecretsFromEnvironment(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "directory.yaml")
+	if err := os.WriteFile(dir, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	on := "remind:\n  enabled: true\n  directory: " + dir + "\n  base_url: https://effidx.example.gov.cn\n"
+	c, err := loadWith(t, on, map[string]string{"EFFIDX_REMIND_WEBHOOK_SECRET": "hook-secret", "EFFIDX_REMIND_ACK_SECRET": "ack-secret-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Remind.Enabled || c.Remind.Webhook.Secret != "hook-secret" || c.Remind.AckSecret != "ack-secret-0123456789" || c.Remind.ClaimLease != 5*time.Minute {
+		t.Fatalf("remind: %+v", c.Remind)
+	}
+	// Without the secrets, and as a jobs-only process without events_url.
+	_, err = loadWith(t, on+"roles: jobs\n", map[string]string{"EFFIDX_REMIND_WEBHOOK_SECRET": "", "EFFIDX_REMIND_ACK_SECRET": ""})
+	for _, want := range []string{"remind webhook.secret: required when reminders are enabled", "remind ack_secret: at least 16 characters when base_url is set",
+		"remind events_url: required when reminders are enabled in a process without the collector role"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}

@@ -20,8 +20,10 @@ import (
 	"effidx/collector"
 	"effidx/collector/spool"
 	"effidx/dashboard"
+	"effidx/event"
 	"effidx/indices"
 	"effidx/lights"
+	"effidx/remind"
 	"effidx/rules"
 	"effidx/warehouse"
 )
@@ -69,6 +71,7 @@ type server struct {
 	writer  *collector.Writer
 	lights  *lights.Job
 	indices *indices.Job
+	remind  *remind.Job // nil: reminders are off
 	http    *http.Server
 	ln      net.Listener
 }
@@ -125,6 +128,20 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 	// through the access middleware (SPEC 7).
 	auth := access.New(cfg.Access, log)
 	mux := http.NewServeMux()
+	if cfg.Remind.Enabled {
+		if s.remind, err = newRemind(cfg, wh, s.lights, calendars.Current, s.col, s.reg, log); err != nil {
+			sp.Close()
+			return nil, err
+		}
+		// The acknowledgement links (public: signed) and the reminders API.
+		s.remind.Register(func(pattern string, h http.Handler) {
+			_, path, _ := strings.Cut(pattern, " ")
+			if i := strings.Index(path, "/{"); i >= 0 {
+				path = path[:i]
+			}
+			mux.Handle(pattern, m.Instrument(path, h))
+		}, auth.Middleware)
+	}
 	mux.Handle("POST /api/v1/events", m.Instrument("/api/v1/events", s.col))
 	mux.Handle("GET /api/v1/lights", m.Instrument("/api/v1/lights", auth.Middleware(s.lights)))
 	api.Register(func(pattern string, h http.Handler) {
@@ -136,7 +153,11 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 	})
 	// The pages: behind the same access middleware (dashboard.Options.Auth),
 	// with their security headers on every answer; /assets/ is public.
-	dash, err := dashboard.New(cfg.Dashboard, dashboard.Options{API: api, Lights: s.lights, Auth: auth.Middleware, Log: log})
+	dopts := dashboard.Options{API: api, Lights: s.lights, Auth: auth.Middleware, Log: log}
+	if s.remind != nil {
+		dopts.Reminders = s.remind
+	}
+	dash, err := dashboard.New(cfg.Dashboard, dopts)
 	if err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("dashboard: %w", err)
@@ -163,6 +184,35 @@ func newServer(cfg Config, wh *warehouse.Warehouse, log *slog.Logger) (*server, 
 	}
 	s.ln = ln
 	return s, nil
+}
+
+// newRemind builds the reminder job: rules, directory, channels, and the
+// way its events reach a collector (this process's, or events_url's).
+func newRemind(cfg Config, wh *warehouse.Warehouse, lt *lights.Job, cal func() (*rules.Calendar, error), col *collector.Collector,
+	reg prometheus.Registerer, log *slog.Logger) (*remind.Job, error) {
+	rr, err := cfg.Rules.ReminderRules()
+	if err != nil {
+		return nil, fmt.Errorf("load reminder rules: %w", err)
+	}
+	dir, err := remind.LoadDirectory(cfg.Remind.Directory)
+	if err != nil {
+		return nil, fmt.Errorf("load reminder directory: %w", err)
+	}
+	var sink remind.EventSink
+	switch {
+	case cfg.roles()[roleCollector]:
+		sink = remind.SinkFunc(func(ctx context.Context, evs []event.Event) error {
+			_, err := col.Ingest(ctx, "effidx-remind", evs)
+			return err
+		})
+	case cfg.Remind.EventsURL != "":
+		sink = &remind.PostSink{URL: cfg.Remind.EventsURL, Token: cfg.Remind.EventsToken}
+	}
+	if cfg.Remind.BaseURL == "" {
+		log.Warn("remind base_url is not set: messages carry no links to the item and no acknowledgement link (the API still acknowledges)")
+	}
+	log.Info("reminders on", "rules", rr.Version, "directory", dir.Version, "people", len(dir.People), "quiet", rr.Quiet.String())
+	return remind.New(cfg.Remind, remind.Options{Warehouse: wh, Lights: lt, Calendar: cal, Rules: rr, Directory: dir, Events: sink, Registerer: reg, Log: log})
 }
 
 // ready answers 200 when ClickHouse answers and the schema is current.
@@ -198,6 +248,11 @@ func (s *server) run(ctx context.Context) error {
 	if roles[roleJobs] {
 		if err := s.indices.Start(jobs); err != nil {
 			return err
+		}
+		if s.remind != nil {
+			if err := s.remind.Start(jobs); err != nil {
+				return err
+			}
 		}
 	}
 	wctx, stopWriter := context.WithCancel(context.Background())
