@@ -19,6 +19,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"effidx/access"
+	"effidx/rules"
 )
 
 // API serves the index: scores and ranks, the department self-portrait,
@@ -611,9 +612,11 @@ func (a *API) Lines(ctx context.Context, matter string, p Period) (LinesResponse
 	if cal == nil {
 		return out, err
 	}
-	loc := cal.Location()
-	args := append(calendarArgs(cal, p.Start(loc), p.End(loc), a.job.now()), clickhouse.Named("matter", matter))
-	rows, err := a.job.wh.Conn().Query(ctx, linesSQL(a.job.wh.Database()), args...)
+	args, final, err := a.periodArgs(ctx, cal, p, clickhouse.Named("matter", matter))
+	if err != nil {
+		return out, fmt.Errorf("three lines of %s: %w", matter, err)
+	}
+	rows, err := a.job.wh.Conn().Query(ctx, linesSQL(a.job.wh.Database(), final), args...)
 	if err != nil {
 		return out, fmt.Errorf("three lines of %s: %w", matter, err)
 	}
@@ -890,9 +893,11 @@ func (a *API) BusiestMatters(ctx context.Context, p Period, n int) ([]MatterLine
 	if cal == nil {
 		return nil, err
 	}
-	loc := cal.Location()
-	args := append(calendarArgs(cal, p.Start(loc), p.End(loc), a.job.now()), clickhouse.Named("n", n))
-	rows, err := a.job.wh.Conn().Query(ctx, busiestSQL(a.job.wh.Database()), args...)
+	args, final, err := a.periodArgs(ctx, cal, p, clickhouse.Named("n", n))
+	if err != nil {
+		return nil, fmt.Errorf("busiest matters of %s: %w", p, err)
+	}
+	rows, err := a.job.wh.Conn().Query(ctx, busiestSQL(a.job.wh.Database(), final), args...)
 	if err != nil {
 		return nil, fmt.Errorf("busiest matters of %s: %w", p, err)
 	}
@@ -914,4 +919,17 @@ func (a *API) BusiestMatters(ctx context.Context, p Period, n int) ([]MatterLine
 	a.cache[key] = &scored{matters: out, at: time.Now()}
 	a.mu.Unlock()
 	return out, nil
+}
+
+// periodArgs binds the parameters of a query over the stored case facts
+// of period p (as the jobs last refreshed them), and more, and whether to
+// read them FINAL (periodFactsSQL).
+func (a *API) periodArgs(ctx context.Context, cal *rules.Calendar, p Period, more ...any) ([]any, bool, error) {
+	read, err := NewComputer(a.job.wh, a.job.Catalog()).reading(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	loc := cal.Location()
+	args := append(calendarArgs(cal, p.Start(loc), p.End(loc), a.job.now()), read.args...)
+	return append(args, more...), read.final[srcCases], nil
 }

@@ -27,8 +27,28 @@ const (
 // weekday-rule counts at the ends), @wd_today and @wd_yesterday, and the
 // day numbers @from_day, @to_day and @today.
 func calendarArgs(cal *rules.Calendar, from, to, now time.Time) []any {
-	lo := cal.DateOf(from).AddDays(-windowBefore)
-	hi := cal.DateOf(to).AddDays(windowAfter)
+	args := windowArgs(cal, cal.DateOf(from).AddDays(-windowBefore), cal.DateOf(to).AddDays(windowAfter), now)
+	return append(args,
+		clickhouse.Named("from", from.Unix()),
+		clickhouse.Named("to", to.Unix()),
+		clickhouse.Named("from_day", int64(cal.DateOf(from))),
+		clickhouse.Named("to_day", int64(cal.DateOf(to))),
+	)
+}
+
+// refreshArgs binds the working-day parameters for deriving stored facts,
+// which may lie in any year: the window spans every year the calendar
+// covers and a year past now.
+func refreshArgs(cal *rules.Calendar, now time.Time) []any {
+	lo, hi := cal.DateOf(now).AddDays(-windowBefore), cal.DateOf(now).AddDays(windowAfter)
+	if ys := cal.CoveredYears(); len(ys) > 0 {
+		lo = min(lo, cal.DateOf(time.Date(ys[0], time.January, 1, 12, 0, 0, 0, cal.Location())))
+	}
+	return windowArgs(cal, lo, hi, now)
+}
+
+// windowArgs binds @wd over the days lo..hi and the parameters of today.
+func windowArgs(cal *rules.Calendar, lo, hi rules.Date, now time.Time) []any {
 	wd := make([]int32, 0, hi-lo+1)
 	for d := lo; d <= hi; d++ {
 		wd = append(wd, int32(cal.WD(d)))
@@ -44,10 +64,6 @@ func calendarArgs(cal *rules.Calendar, from, to, now time.Time) []any {
 		clickhouse.Named("w0_hi", weekdayCount(hi)),
 		clickhouse.Named("wd_today", int64(cal.WD(today))),
 		clickhouse.Named("wd_yesterday", int64(cal.WD(today.AddDays(-1)))),
-		clickhouse.Named("from", from.Unix()),
-		clickhouse.Named("to", to.Unix()),
-		clickhouse.Named("from_day", int64(cal.DateOf(from))),
-		clickhouse.Named("to_day", int64(cal.DateOf(to))),
 		clickhouse.Named("today", int64(today)),
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -49,11 +50,23 @@ type Stats struct {
 type Computer struct {
 	wh  *warehouse.Warehouse
 	cat *Catalog
+	// fromEvents: derive every item's facts from the events (the
+	// definition), not from the stored facts (see facts.go).
+	fromEvents bool
+	mu         sync.Mutex
+	refreshed  bool // the stored facts were refreshed by this computer
 }
 
 // NewComputer computes the indicators of cat from the events of wh.
 func NewComputer(wh *warehouse.Warehouse, cat *Catalog) *Computer {
 	return &Computer{wh: wh, cat: cat}
+}
+
+// FromEvents is c deriving every item's facts from the events directly,
+// without the stored facts: the reference the stored path is tested
+// against, and much slower on a large table.
+func (c *Computer) FromEvents() *Computer {
+	return &Computer{wh: c.wh, cat: c.cat, fromEvents: true}
 }
 
 // Catalog is the catalog the computer computes.
@@ -68,7 +81,10 @@ func (c *Computer) Compute(ctx context.Context, cal *rules.Calendar, p Period, n
 	return res, err
 }
 
-// ComputeStats is Compute, also reporting what ClickHouse read.
+// ComputeStats is Compute, also reporting what ClickHouse read. A
+// computer refreshes the stored facts before its first computation only:
+// one computer serves one round of periods, the next round takes a new one
+// (or calls Refresh).
 func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Period, now time.Time) ([]Result, Stats, error) {
 	start := time.Now()
 	st := Stats{Sources: map[string]time.Duration{}}
@@ -83,6 +99,16 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 		st.RowsRead += pr.Rows
 		st.BytesRead += pr.Bytes
 	}))
+	if err := c.refreshOnce(ctx, cal, &st); err != nil {
+		return nil, st, fmt.Errorf("compute %s: %w", p, err)
+	}
+	var read factsReading
+	if !c.fromEvents {
+		if read, err = c.reading(ctx); err != nil {
+			return nil, st, fmt.Errorf("compute %s: %w", p, err)
+		}
+		args = append(args, read.args...)
+	}
 	acc := newAccumulator()
 	// The city has every computed indicator, n/a or not: a period with no
 	// data at all still has a stored run.
@@ -97,7 +123,11 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 		if len(ids) == 0 {
 			continue
 		}
-		q := sumsSQL(db, s, ids, plan.formula, func(id string) Kind { return c.cat.Indicator(id).Kind })
+		facts := periodFactsSQL(db, s, read.final[s])
+		if c.fromEvents {
+			facts = factsSQL(db, s, "")
+		}
+		q := sumsSQL(db, facts, ids, plan.formula, func(id string) Kind { return c.cat.Indicator(id).Kind }, s)
 		qstart := time.Now()
 		rows, err := c.wh.Conn().Query(ctx, q, args...)
 		if err != nil {
@@ -129,6 +159,24 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 	}
 	st.Duration = time.Since(start)
 	return acc.results(), st, nil
+}
+
+func (c *Computer) refreshOnce(ctx context.Context, cal *rules.Calendar, st *Stats) error {
+	if c.fromEvents {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refreshed {
+		return nil
+	}
+	start := time.Now()
+	if err := c.Refresh(ctx, cal); err != nil {
+		return err
+	}
+	c.refreshed = true
+	st.Sources["refresh"] = time.Since(start)
+	return nil
 }
 
 // accumulator folds the (department, region) sums into departments,

@@ -169,7 +169,16 @@ func (j *Job) Calendar() (*rules.Calendar, error) { return j.calendars() }
 // run was computed with another catalog or calendar, the scores that moved
 // are recorded (before and after).
 func (j *Job) ComputePeriod(ctx context.Context, p Period) (Computation, Stats, error) {
+	return j.computePeriod(ctx, nil, p)
+}
+
+// computePeriod is ComputePeriod with comp, which has refreshed the stored
+// facts already when it computed a period before (nil: a new computer).
+func (j *Job) computePeriod(ctx context.Context, comp *Computer, p Period) (Computation, Stats, error) {
 	cat := j.catalogs.Current()
+	if comp == nil || comp.Catalog() != cat {
+		comp = NewComputer(j.wh, cat)
+	}
 	cal, err := j.calendars()
 	if cal == nil {
 		return Computation{}, Stats{}, fmt.Errorf("compute %s: no calendar: %w", p, err)
@@ -182,7 +191,7 @@ func (j *Job) ComputePeriod(ctx context.Context, p Period) (Computation, Stats, 
 	if err != nil {
 		return Computation{}, Stats{}, err
 	}
-	res, st, err := NewComputer(j.wh, cat).ComputeStats(ctx, cal, p, now)
+	res, st, err := comp.ComputeStats(ctx, cal, p, now)
 	j.metrics.rowsRead.Add(float64(st.RowsRead))
 	if err != nil {
 		return Computation{}, st, err
@@ -310,8 +319,9 @@ func (j *Job) run(ctx context.Context, what string, ps []Period) error {
 	start := time.Now()
 	var errs []error
 	var rows uint64
+	comp := NewComputer(j.wh, j.catalogs.Current()) // one refresh of the stored facts for all of ps
 	for _, p := range ps {
-		_, st, err := j.ComputePeriod(ctx, p)
+		_, st, err := j.computePeriod(ctx, comp, p)
 		rows += st.RowsRead
 		if err != nil {
 			errs = append(errs, err)

@@ -42,10 +42,11 @@ func (a *API) RecentCases(ctx context.Context, matter, dept string, p Period, n 
 	if cal == nil {
 		return nil, err
 	}
-	loc := cal.Location()
-	args := append(calendarArgs(cal, p.Start(loc), p.End(loc), a.job.now()),
-		clickhouse.Named("matter", matter), clickhouse.Named("dept", dept), clickhouse.Named("n", n))
-	rows, err := a.job.wh.Conn().Query(ctx, recentCasesSQL(a.job.wh.Database()), args...)
+	args, final, err := a.periodArgs(ctx, cal, p, clickhouse.Named("matter", matter), clickhouse.Named("dept", dept), clickhouse.Named("n", n))
+	if err != nil {
+		return nil, fmt.Errorf("recent cases of %s: %w", matter, err)
+	}
+	rows, err := a.job.wh.Conn().Query(ctx, recentCasesSQL(a.job.wh.Database(), final), args...)
 	if err != nil {
 		return nil, fmt.Errorf("recent cases of %s: %w", matter, err)
 	}
@@ -58,7 +59,7 @@ func (a *API) RecentCases(ctx context.Context, matter, dept string, p Period, n 
 		if err := rows.Scan(&c.CaseID, &c.Department, &c.Accepted, &c.Completed, &legal, &promised, &c.Used, &onTime); err != nil {
 			return nil, fmt.Errorf("recent cases of %s: %w", matter, err)
 		}
-		c.Accepted, c.Completed = c.Accepted.In(loc), c.Completed.In(loc)
+		c.Accepted, c.Completed = c.Accepted.In(cal.Location()), c.Completed.In(cal.Location())
 		c.Legal, c.Promised, c.OnTime = int(legal), int(promised), onTime == 1
 		out = append(out, c)
 	}
@@ -69,11 +70,11 @@ func (a *API) RecentCases(ctx context.Context, matter, dept string, p Period, n 
 }
 
 // recentCasesSQL reads the same facts as linesSQL, case by case.
-func recentCasesSQL(db string) string {
+func recentCasesSQL(db string, final bool) string {
 	return calendarWith(db) + `
 SELECT f_case, f_dept, f_start, f_end, toInt32(legal), toInt32(promised), toFloat64(used), toUInt8(on_time)
 FROM
-(` + factsSQL(db, srcCases, "") + `
+(` + periodFactsSQL(db, srcCases, final) + `
 ) AS f
 WHERE k = 1 AND done_in AND f_matter = @matter AND (@dept = '' OR f_dept = @dept)
 ORDER BY f_end DESC, f_case

@@ -90,9 +90,9 @@ var formulas = func() map[string]formula {
 	}
 	m["step/parallel_handling_rate"] = one(srcCases, "done_in AND n_step_deps >= 2 AND overlap", "done_in AND n_step_deps >= 2")
 	m["step/steps_per_case"] = one(srcCases, "if(done_in AND n_steps > 0, n_steps, 0)", "done_in AND n_steps > 0")
-	m["step/steps_on_time"] = one(srcSteps, "fin_in AND s_lim >= 0 AND "+within("fin_d", "st_d", "s_lim"), "fin_in AND s_lim >= 0")
-	m["step/consult_within_1_day"] = one(srcSteps, "fin_in AND s_type = 'consult' AND "+within("fin_d", "st_d", "1"), "fin_in AND s_type = 'consult'")
-	m["step/countersign_within_3_days"] = one(srcSteps, "fin_in AND s_type = 'countersign' AND "+within("fin_d", "st_d", "3"), "fin_in AND s_type = 'countersign'")
+	m["step/steps_on_time"] = one(srcSteps, "fin_in AND s_lim >= 0 AND s_ok", "fin_in AND s_lim >= 0")
+	m["step/consult_within_1_day"] = one(srcSteps, "fin_in AND s_type = 'consult' AND s_ok1", "fin_in AND s_type = 'consult'")
+	m["step/countersign_within_3_days"] = one(srcSteps, "fin_in AND s_type = 'countersign' AND s_ok3", "fin_in AND s_type = 'countersign'")
 	m["task/tasks_on_time"] = one(srcTasks, "f_sub = '' AND due_in AND met", "f_sub = '' AND due_in AND (met OR closed)")
 	m["task/milestones_met"] = one(srcTasks, "f_sub != '' AND due_in AND met", "f_sub != '' AND due_in AND (met OR closed)")
 	m["task/mean_days_late"] = one(srcTasks, "if(late, days_late, 0)", "late")
@@ -166,91 +166,10 @@ func periodCond(col string) string { return fmt.Sprintf(inPeriod, col, col) }
 func factsSQL(db string, s source, narrow string) string {
 	switch s {
 	case srcCases:
-		return calendarWith(db) + `
-SELECT
-    toInt8(kind) AS k,
-    case_id AS f_case,
-    '' AS f_sub,
-    countIf(type = 'accepted') > 0 AS has_acc,
-    if(has_acc, argMinIf(department, at, type = 'accepted'), argMinIf(department, at, type NOT IN ('step_started', 'step_finished'))) AS f_dept,
-    if(has_acc, argMinIf(region, at, type = 'accepted'), argMinIf(region, at, type NOT IN ('step_started', 'step_finished'))) AS f_region,
-    argMinIf(matter, at, type = 'accepted') AS f_matter,
-    argMinIf(matter_name, at, type = 'accepted') AS f_matter_name,
-    minIf(at, type = 'accepted') AS acc_at,
-    countIf(type = 'completed') > 0 AS has_done,
-    minIf(at, type = 'completed') AS done_at,
-    acc_at AS f_start,
-    done_at AS f_end,
-    ` + day("acc_at") + ` AS acc_d,
-    ` + day("done_at") + ` AS done_d,
-    has_acc AND ` + periodCond("acc_at") + ` AS acc_in,
-    has_done AND ` + periodCond("done_at") + ` AS done_any_in,
-    has_acc AND done_any_in AS done_in,
-    argMinIf(promised_days, at, type = 'accepted') AS promised,
-    argMinIf(legal_days, at, type = 'accepted') AS legal,
-    if(promised >= 0, promised, legal) AS lim,
-    arraySort(groupUniqArrayIf(at, type = 'suspended')) AS susp,
-    arraySort(groupUniqArrayIf(at, type = 'resumed')) AS res,
-    arraySum(arrayMap(i -> if(susp[i] > done_at, 0,
-        greatest(0, ` + wd(day("if(i <= length(res) AND res[i] <= done_at, res[i], done_at)")) + ` - ` + wd("greatest("+day("susp[i]")+", acc_d)") + `)),
-        arrayEnumerate(susp))) AS extra,
-    ` + wd("done_d - 1") + ` < ` + wd("acc_d") + ` + lim + extra + if(lim = 0 AND ` + wd("acc_d") + ` = ` + wd("acc_d - 1") + `, 1, 0) AS on_time,
-    greatest(0, ` + wd("done_d") + ` - ` + wd("acc_d") + ` - extra) AS used,
-    argMinIf(channel, at, type = 'accepted') AS ch,
-    greatest(0, argMinIf(materials_total, at, type = 'accepted')) AS mt,
-    greatest(0, argMinIf(materials_shared, at, type = 'accepted')) AS ms,
-    uniqExactIf(event_id, type = 'visit') AS visits,
-    countIf(type = 'rated') > 0 AS has_rating,
-    argMaxIf(rating, at, type = 'rated') AS r_last,
-    has_rating AND ` + periodCond("maxIf(at, type = 'rated')") + ` AS rated_in,
-    countIf(type = 'rated' AND rating BETWEEN 1 AND 2) > 0 AS has_bad,
-    minIf(at, type = 'rated' AND rating BETWEEN 1 AND 2) AS bad_at,
-    has_bad AND ` + periodCond("bad_at") + ` AS bad_in,
-    countIf(type = 'rectified') > 0 AS has_rect,
-    minIf(at, type = 'rectified') AS rect_at,
-    has_rect AND ` + within(day("rect_at"), day("bad_at"), "15") + ` AS bad_fixed,
-    ` + closedAfter(day("bad_at"), "15") + ` AS bad_closed,
-    countIf(type = 'feedback') > 0 AS has_fb,
-    (toInt64(done_at) - toInt64(acc_at)) / 3600 AS hours,
-    countIf(type = 'signed') > 0 AND toInt64(minIf(at, type = 'signed')) - toInt64(acc_at) <= 86400 AS sign24,
-    argMinIf(resolved, at, type = 'completed') AS resolved_v,
-    uniqExactIf(department, type = 'step_started') AS n_step_deps,
-    uniqExactIf(step, type = 'step_started') AS n_steps,
-    groupArrayIf(step, type = 'step_started') AS st_id,
-    groupArrayIf(department, type = 'step_started') AS st_dep,
-    groupArrayIf(at, type = 'step_started') AS st_at,
-    groupArrayIf(step, type = 'step_finished') AS sf_id,
-    groupArrayIf(at, type = 'step_finished') AS sf_at,
-    arrayMap(i -> if(has(sf_id, st_id[i]), arrayReduce('min', arrayFilter((t, s) -> s = st_id[i], sf_at, sf_id)), done_at), arrayEnumerate(st_id)) AS st_end,
-    arrayExists(i -> arrayExists(j -> st_dep[j] != st_dep[i] AND st_at[j] < st_end[i] AND st_at[i] < st_end[j], arrayEnumerate(st_id)), arrayEnumerate(st_id)) AS overlap
-FROM ` + db + `.events
-WHERE kind IN ('service', 'internal', 'scenario', 'ticket')
-  AND case_id IN (SELECT case_id FROM ` + db + `.events
-      WHERE kind IN ('service', 'internal', 'scenario', 'ticket') AND type IN ('accepted', 'completed', 'rated') AND ` + periodCond("at") + narrow + `)
-GROUP BY kind, f_case`
+		return caseDerive(caseAgg(db, casePeriodPick+narrow))
 
 	case srcSteps:
-		return calendarWith(db) + `
-SELECT
-    case_id AS f_case,
-    step AS f_sub,
-    argMinIf(department, at, type = 'step_started') AS f_dept,
-    argMinIf(region, at, type = 'step_started') AS f_region,
-    argMinIf(matter, at, type = 'step_started') AS f_matter,
-    countIf(type = 'step_started') > 0 AS has_start,
-    minIf(at, type = 'step_started') AS st_at,
-    minIf(at, type = 'step_finished') AS fin_at,
-    st_at AS f_start,
-    fin_at AS f_end,
-    ` + day("st_at") + ` AS st_d,
-    ` + day("fin_at") + ` AS fin_d,
-    has_start AND countIf(type = 'step_finished') > 0 AND ` + periodCond("fin_at") + ` AS fin_in,
-    argMinIf(limit_days, at, type = 'step_started') AS s_lim,
-    argMinIf(step_type, at, type = 'step_started') AS s_type
-FROM ` + db + `.events
-WHERE type IN ('step_started', 'step_finished')
-  AND (case_id, step) IN (SELECT case_id, step FROM ` + db + `.events WHERE type = 'step_finished' AND ` + periodCond("at") + narrow + `)
-GROUP BY f_case, f_sub`
+		return stepDerive(stepAgg(db, stepPeriodPick+narrow))
 
 	case srcTasks:
 		return calendarWith(db) + `
@@ -331,15 +250,27 @@ ANY LEFT JOIN
 ) AS c USING (case_id)`
 
 	case srcEvents:
+		// Counted per month of at: copies of an event share its at, so
+		// they fall in one group, and many small sets are counted faster
+		// than one big one. Events happened in the period and events
+		// received in it are two scans: the first reads only the period's
+		// partitions.
 		return `
 SELECT department AS f_dept, region AS f_region,
-    uniqExactIf(cityHash64(event_id), ` + periodCond("at") + `) AS n_at,
-    uniqExactIf(cityHash64(event_id), ` + periodCond("at") + ` AND received_at <= at + 3600) AS n_at_1h,
-    uniqExactIf(cityHash64(event_id), ` + periodCond("received_at") + `) AS n_recv,
+    uniqExact(cityHash64(event_id)) AS n_at,
+    uniqExactIf(cityHash64(event_id), received_at <= at + 3600) AS n_at_1h,
+    toUInt64(0) AS n_recv,
     toUInt64(0) AS n_rej
 FROM ` + db + `.events
-WHERE ` + periodCond("at") + ` OR ` + periodCond("received_at") + `
-GROUP BY department, region
+WHERE ` + periodCond("at") + `
+GROUP BY department, region, toYYYYMM(at)
+UNION ALL
+SELECT department AS f_dept, region AS f_region, toUInt64(0) AS n_at, toUInt64(0) AS n_at_1h,
+    uniqExact(cityHash64(event_id)) AS n_recv,
+    toUInt64(0) AS n_rej
+FROM ` + db + `.events
+PREWHERE ` + periodCond("received_at") + `
+GROUP BY department, region, toYYYYMM(at)
 UNION ALL
 SELECT department AS f_dept, '' AS f_region, toUInt64(0) AS n_at, toUInt64(0) AS n_at_1h, toUInt64(0) AS n_recv,
     uniqExact(cityHash64(source, raw)) AS n_rej
@@ -352,17 +283,19 @@ GROUP BY department`
 
 // sumsSQL sums the numerators and denominators of ids over source s per
 // department and region: two Float64 columns per indicator, in order.
-func sumsSQL(db string, s source, ids []string, f func(id string) formula, kindOf func(id string) Kind) string {
+// facts is the source's per-item subquery (factsSQL or periodFactsSQL).
+func sumsSQL(db, facts string, ids []string, f func(id string) formula, kindOf func(id string) Kind, s source) string {
 	var b strings.Builder
 	// W again: 18.16 does not pass WITH into subqueries, and some formulas
 	// use WD themselves.
 	b.WriteString(calendarWith(db) + "\nSELECT f_dept, f_region")
+
 	for _, id := range ids {
 		p := f(id).partFor(s)
 		k := fmt.Sprint(kindNumber[kindOf(id)])
 		fmt.Fprintf(&b, ",\n    sum(toFloat64(%s)), sum(toFloat64(%s))", strings.ReplaceAll(p.num, "{k}", k), strings.ReplaceAll(p.den, "{k}", k))
 	}
-	fmt.Fprintf(&b, "\nFROM\n(%s\n) AS f\nGROUP BY f_dept, f_region", factsSQL(db, s, ""))
+	fmt.Fprintf(&b, "\nFROM\n(%s\n) AS f\nGROUP BY f_dept, f_region", facts)
 	return b.String()
 }
 
@@ -467,15 +400,15 @@ var lostWhat = map[string]string{
 
 // linesSQL: per department, a matter's service cases completed in the
 // period with their legal, promised and used working days (sums and
-// counts).
-func linesSQL(db string) string {
+// counts), from the stored facts (bind factsArgs).
+func linesSQL(db string, final bool) string {
 	return calendarWith(db) + `
 SELECT f_dept, any(f_matter_name), count(),
     toFloat64(sumIf(legal, legal >= 0)), toFloat64(countIf(legal >= 0)),
     toFloat64(sumIf(promised, promised >= 0)), toFloat64(countIf(promised >= 0)),
     toFloat64(sum(used))
 FROM
-(` + factsSQL(db, srcCases, "") + `
+(` + periodFactsSQL(db, srcCases, final) + `
 ) AS f
 WHERE k = 1 AND done_in AND f_matter = @matter
 GROUP BY f_dept
@@ -484,14 +417,14 @@ ORDER BY f_dept`
 
 // busiestSQL: the @n matters with the most service cases completed in
 // the period, with their legal, promised and used working days.
-func busiestSQL(db string) string {
+func busiestSQL(db string, final bool) string {
 	return calendarWith(db) + `
 SELECT f_matter, any(f_matter_name), count() AS n,
     toFloat64(sumIf(legal, legal >= 0)), toFloat64(countIf(legal >= 0)),
     toFloat64(sumIf(promised, promised >= 0)), toFloat64(countIf(promised >= 0)),
     toFloat64(sum(used))
 FROM
-(` + factsSQL(db, srcCases, "") + `
+(` + periodFactsSQL(db, srcCases, final) + `
 ) AS f
 WHERE k = 1 AND done_in AND f_matter != ''
 GROUP BY f_matter

@@ -18,9 +18,11 @@ type SourceSQL struct {
 	SQL    string
 }
 
-// ComputeSQL returns the queries Compute sends for cat on database db, in
-// the order it sends them. It exists so that the SQL can be checked
-// against other ClickHouse versions (scripts/chdbcheck) without a server.
+// ComputeSQL returns the queries Compute may send for cat on database db,
+// in the order it sends them (for a source with stored facts, both ways of
+// reading them: see periodFactsSQL). bench compute names the queries it
+// finds in system.query_log with it; compat probes every formula with
+// AllFormulasSQL.
 func ComputeSQL(cat *Catalog, db string) ([]SourceSQL, error) {
 	p, err := planFor(cat)
 	if err != nil {
@@ -30,7 +32,10 @@ func ComputeSQL(cat *Catalog, db string) ([]SourceSQL, error) {
 	var out []SourceSQL
 	for _, s := range sourceOrder {
 		if ids := p.bySource[s]; len(ids) > 0 {
-			out = append(out, SourceSQL{s.String(), sumsSQL(db, s, ids, p.formula, kindOf)})
+			out = append(out, SourceSQL{s.String(), sumsSQL(db, periodFactsSQL(db, s, false), ids, p.formula, kindOf, s)})
+			if _, ok := stored[s]; ok {
+				out = append(out, SourceSQL{s.String(), sumsSQL(db, periodFactsSQL(db, s, true), ids, p.formula, kindOf, s)})
+			}
 		}
 	}
 	return out, nil
@@ -55,7 +60,7 @@ func AllFormulasSQL(db string) []SourceSQL {
 			}
 		}
 		if len(ids) > 0 {
-			out = append(out, SourceSQL{s.String(), sumsSQL(db, s, ids, f, kindOf)})
+			out = append(out, SourceSQL{s.String(), sumsSQL(db, periodFactsSQL(db, s, false), ids, f, kindOf, s)})
 		}
 	}
 	return out
@@ -65,7 +70,8 @@ func AllFormulasSQL(db string) []SourceSQL {
 // period [from, to) computed at now (see calendarArgs), by name.
 func CalendarParams(cal *rules.Calendar, from, to, now time.Time) map[string]any {
 	out := map[string]any{}
-	for _, a := range calendarArgs(cal, from, to, now) {
+	// Stored facts never compacted: readers sort out every item.
+	for _, a := range append(calendarArgs(cal, from, to, now), compactionArgs(map[string]factsState{})...) {
 		nv := a.(driver.NamedValue)
 		out[nv.Name] = nv.Value
 	}
@@ -104,4 +110,4 @@ func ItemsSQL(cat *Catalog, db string) ([]SourceSQL, error) {
 
 // LinesSQL is the query of the three-lines API (API.lines), with @matter
 // unbound besides the computation's parameters.
-func LinesSQL(db string) string { return linesSQL(db) }
+func LinesSQL(db string) string { return linesSQL(db, false) }

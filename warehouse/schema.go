@@ -269,6 +269,66 @@ var catalogColumns = []Column{
 	{"first_used", "DateTime('{tz}')"},
 }
 
+// caseFactColumns: one row per case and refresh, exactly what the
+// aggregation over the case's events yields (indices.caseAgg); ver is the
+// refresh's start (unix nanoseconds), so a later refresh, which saw at
+// least the events an earlier one saw, wins.
+var caseFactColumns = []Column{
+	{"k", "Int8"}, // the kind's enum value
+	{"f_case", "String"},
+	{"has_acc", "UInt8"},
+	{"f_dept", "String"},
+	{"f_region", "String"},
+	{"f_matter", "String"},
+	{"f_matter_name", "String"},
+	{"acc_at", "DateTime('{tz}')"},
+	{"has_done", "UInt8"},
+	{"done_at", "DateTime('{tz}')"},
+	{"promised", "Int32"},
+	{"legal", "Int32"},
+	{"on_time", "UInt8"}, // working days: by the calendar of facts_builds
+	{"used", "Int64"},
+	{"ch", channelEnum},
+	{"mt", "Int32"},
+	{"ms", "Int32"},
+	{"visits", "UInt64"},
+	{"has_rating", "UInt8"},
+	{"r_last", "Int8"},
+	{"rated_at", "DateTime('{tz}')"},
+	{"has_bad", "UInt8"},
+	{"bad_at", "DateTime('{tz}')"},
+	{"bad_fixed", "UInt8"},
+	{"wd_bad", "Int64"},
+	{"has_fb", "UInt8"},
+	{"sign24", "UInt8"},
+	{"resolved_v", "Int8"},
+	{"n_step_deps", "UInt64"},
+	{"n_steps", "UInt64"},
+	{"overlap", "UInt8"},
+	{"h", "UInt64"}, // cityHash64(kind, case_id): tells cases apart cheaply
+	{"ver", "UInt64"},
+}
+
+// stepFactColumns: one row per step and refresh (indices.stepAgg).
+var stepFactColumns = []Column{
+	{"f_case", "String"},
+	{"f_sub", "String"}, // the step id
+	{"f_dept", "String"},
+	{"f_region", "String"},
+	{"f_matter", "String"},
+	{"has_start", "UInt8"},
+	{"st_at", "DateTime('{tz}')"},
+	{"has_fin", "UInt8"},
+	{"fin_at", "DateTime('{tz}')"},
+	{"s_lim", "Int32"},
+	{"s_type", stepTypeEnum},
+	{"s_ok", "UInt8"}, // finished within s_lim working days
+	{"s_ok1", "UInt8"},
+	{"s_ok3", "UInt8"},
+	{"h", "UInt64"}, // cityHash64(case_id, step)
+	{"ver", "UInt64"},
+}
+
 // Migrations is the schema history. Append; never edit an applied entry.
 var Migrations = []Migration{
 	{Version: 1, Name: "events and rejected_events", Tables: []Table{
@@ -334,6 +394,43 @@ var Migrations = []Migration{
 			Engine:  "ReplacingMergeTree(first_used)",
 			OrderBy: "version",
 			ShardBy: "cityHash64(version)",
+		},
+	}},
+	{Version: 4, Name: "stored case and step facts", Tables: []Table{
+		{
+			Name:    "case_facts",
+			Comment: "each case's facts derived from all its events (indices/facts.go), refreshed for cases with new events; the latest refresh wins",
+			Columns: caseFactColumns,
+			Engine:  "ReplacingMergeTree(ver)",
+			OrderBy: "(k, f_case)",
+			ShardBy: "cityHash64(f_case)",
+		},
+		{
+			Name:    "step_facts",
+			Comment: "each step's facts derived from its events, refreshed like case_facts",
+			Columns: stepFactColumns,
+			Engine:  "ReplacingMergeTree(ver)",
+			OrderBy: "(f_case, f_sub)",
+			ShardBy: "cityHash64(f_case)",
+		},
+		{
+			Name:    "facts_builds",
+			Comment: "builds (with the calendar they counted working days with; another calendar rebuilds) and compactions of the stored-facts tables",
+			Columns: []Column{{"table_name", "String"}, {"what", "String"}, {"calendar", "String"}, {"ver", "UInt64"}, {"at", "DateTime('{tz}')"}},
+			Engine:  "MergeTree()",
+			OrderBy: "(table_name, ver)",
+			ShardBy: "cityHash64(table_name)",
+		},
+	}},
+	{Version: 5, Name: "reminder_log", Tables: []Table{
+		{
+			Name:        "reminder_log",
+			Comment:     "reminders (issue 8): claims, outcomes, acknowledgements and emitted events of each delivery; append-only, read by case and delivery id",
+			Columns:     reminderLogColumns,
+			Engine:      "MergeTree()",
+			PartitionBy: "toYYYYMM(at)",
+			OrderBy:     "(case_id, item, id, attempt, record)",
+			ShardBy:     "cityHash64(case_id)",
 		},
 	}},
 }

@@ -450,8 +450,12 @@ func TestClusterOfTwoShardsMigratesHostByHostAndKeepsACaseOnOneShard(t *testing.
 	if err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	if fmt.Sprint(applied) != "[1 2 3]" {
-		t.Fatalf("Migrate applied %v, want [1 2 3]", applied)
+	var want []int
+	for _, m := range warehouse.Migrations {
+		want = append(want, m.Version)
+	}
+	if fmt.Sprint(applied) != fmt.Sprint(want) {
+		t.Fatalf("Migrate applied %v, want %v", applied, want)
 	}
 	if again, err := wh.Migrate(ctx); err != nil || len(again) != 0 {
 		t.Fatalf("second Migrate = %v, %v; want nothing applied", again, err)

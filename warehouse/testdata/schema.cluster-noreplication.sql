@@ -164,3 +164,126 @@ ORDER BY version;
 
 CREATE TABLE IF NOT EXISTS effidx.catalogs AS effidx.catalogs_local
 ENGINE = Distributed(city, effidx, catalogs_local, cityHash64(version));
+
+-- migration 4: stored case and step facts
+-- each case's facts derived from all its events (indices/facts.go), refreshed for cases with new events; the latest refresh wins
+CREATE TABLE IF NOT EXISTS effidx.case_facts_local
+(
+    k Int8,
+    f_case String,
+    has_acc UInt8,
+    f_dept String,
+    f_region String,
+    f_matter String,
+    f_matter_name String,
+    acc_at DateTime('Asia/Shanghai'),
+    has_done UInt8,
+    done_at DateTime('Asia/Shanghai'),
+    promised Int32,
+    legal Int32,
+    on_time UInt8,
+    used Int64,
+    ch Enum8('' = 0, 'window' = 1, 'online' = 2, 'mobile' = 3, 'self_service' = 4),
+    mt Int32,
+    ms Int32,
+    visits UInt64,
+    has_rating UInt8,
+    r_last Int8,
+    rated_at DateTime('Asia/Shanghai'),
+    has_bad UInt8,
+    bad_at DateTime('Asia/Shanghai'),
+    bad_fixed UInt8,
+    wd_bad Int64,
+    has_fb UInt8,
+    sign24 UInt8,
+    resolved_v Int8,
+    n_step_deps UInt64,
+    n_steps UInt64,
+    overlap UInt8,
+    h UInt64,
+    ver UInt64
+)
+ENGINE = ReplacingMergeTree(ver)
+ORDER BY (k, f_case);
+
+CREATE TABLE IF NOT EXISTS effidx.case_facts AS effidx.case_facts_local
+ENGINE = Distributed(city, effidx, case_facts_local, cityHash64(f_case));
+
+-- each step's facts derived from its events, refreshed like case_facts
+CREATE TABLE IF NOT EXISTS effidx.step_facts_local
+(
+    f_case String,
+    f_sub String,
+    f_dept String,
+    f_region String,
+    f_matter String,
+    has_start UInt8,
+    st_at DateTime('Asia/Shanghai'),
+    has_fin UInt8,
+    fin_at DateTime('Asia/Shanghai'),
+    s_lim Int32,
+    s_type Enum8('' = 0, 'handle' = 1, 'consult' = 2, 'countersign' = 3, 'approve' = 4),
+    s_ok UInt8,
+    s_ok1 UInt8,
+    s_ok3 UInt8,
+    h UInt64,
+    ver UInt64
+)
+ENGINE = ReplacingMergeTree(ver)
+ORDER BY (f_case, f_sub);
+
+CREATE TABLE IF NOT EXISTS effidx.step_facts AS effidx.step_facts_local
+ENGINE = Distributed(city, effidx, step_facts_local, cityHash64(f_case));
+
+-- builds (with the calendar they counted working days with; another calendar rebuilds) and compactions of the stored-facts tables
+CREATE TABLE IF NOT EXISTS effidx.facts_builds_local
+(
+    table_name String,
+    what String,
+    calendar String,
+    ver UInt64,
+    at DateTime('Asia/Shanghai')
+)
+ENGINE = MergeTree()
+ORDER BY (table_name, ver);
+
+CREATE TABLE IF NOT EXISTS effidx.facts_builds AS effidx.facts_builds_local
+ENGINE = Distributed(city, effidx, facts_builds_local, cityHash64(table_name));
+
+-- migration 5: reminder_log
+-- reminders (issue 8): claims, outcomes, acknowledgements and emitted events of each delivery; append-only, read by case and delivery id
+CREATE TABLE IF NOT EXISTS effidx.reminder_log_local
+(
+    id String,
+    topic String,
+    record Enum8('claim' = 1, 'sent' = 2, 'failed' = 3, 'skipped' = 4, 'ack' = 5, 'emitted' = 6),
+    attempt UInt16,
+    kind String,
+    case_id String,
+    item String,
+    department String,
+    matter String,
+    step String,
+    repeat UInt16,
+    level Enum8('responsible' = 0, 'section_head' = 1, 'leader' = 2),
+    reminder_id String,
+    channel String,
+    recipient String,
+    recipient_name String,
+    address String,
+    light String,
+    legal_overdue UInt8,
+    due DateTime('Asia/Shanghai'),
+    due_at DateTime('Asia/Shanghai'),
+    at DateTime('Asia/Shanghai'),
+    claimed_at DateTime('Asia/Shanghai'),
+    nonce UInt64,
+    replica String,
+    note String
+)
+ENGINE = MergeTree()
+PARTITION BY toYYYYMM(at)
+ORDER BY (case_id, item, id, attempt, record);
+
+CREATE TABLE IF NOT EXISTS effidx.reminder_log AS effidx.reminder_log_local
+ENGINE = Distributed(city, effidx, reminder_log_local, cityHash64(case_id));
