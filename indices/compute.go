@@ -54,7 +54,8 @@ type Computer struct {
 	// definition), not from the stored facts (see facts.go).
 	fromEvents bool
 	mu         sync.Mutex
-	refreshed  bool // the stored facts were refreshed by this computer
+	prepared   bool         // the stored facts were refreshed by this computer
+	read       factsReading // how to read them since
 }
 
 // NewComputer computes the indicators of cat from the events of wh.
@@ -99,16 +100,11 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 		st.RowsRead += pr.Rows
 		st.BytesRead += pr.Bytes
 	}))
-	if err := c.refreshOnce(ctx, cal, &st); err != nil {
+	read, err := c.prepare(ctx, cal, &st)
+	if err != nil {
 		return nil, st, fmt.Errorf("compute %s: %w", p, err)
 	}
-	var read factsReading
-	if !c.fromEvents {
-		if read, err = c.reading(ctx); err != nil {
-			return nil, st, fmt.Errorf("compute %s: %w", p, err)
-		}
-		args = append(args, read.args...)
-	}
+	args = append(args, read.args...)
 	acc := newAccumulator()
 	// The city has every computed indicator, n/a or not: a period with no
 	// data at all still has a stored run.
@@ -123,9 +119,11 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 		if len(ids) == 0 {
 			continue
 		}
-		facts := periodFactsSQL(db, s, read.final[s])
+		var facts string
 		if c.fromEvents {
 			facts = factsSQL(db, s, "")
+		} else {
+			facts = periodFactsSQL(db, s, read.final[s])
 		}
 		q := sumsSQL(db, facts, ids, plan.formula, func(id string) Kind { return c.cat.Indicator(id).Kind }, s)
 		qstart := time.Now()
@@ -161,22 +159,30 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 	return acc.results(), st, nil
 }
 
-func (c *Computer) refreshOnce(ctx context.Context, cal *rules.Calendar, st *Stats) error {
+// prepare refreshes the stored facts and decides how to read them, once
+// per computer: a round of periods reads them as they were after its
+// refresh (a compaction by another process meanwhile only means more items
+// to sort out, see periodFactsSQL).
+func (c *Computer) prepare(ctx context.Context, cal *rules.Calendar, st *Stats) (factsReading, error) {
 	if c.fromEvents {
-		return nil
+		return factsReading{}, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.refreshed {
-		return nil
+	if c.prepared {
+		return c.read, nil
 	}
 	start := time.Now()
 	if err := c.Refresh(ctx, cal); err != nil {
-		return err
+		return factsReading{}, err
 	}
-	c.refreshed = true
 	st.Sources["refresh"] = time.Since(start)
-	return nil
+	read, err := c.reading(ctx)
+	if err != nil {
+		return factsReading{}, err
+	}
+	c.read, c.prepared = read, true
+	return read, nil
 }
 
 // accumulator folds the (department, region) sums into departments,

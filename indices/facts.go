@@ -278,15 +278,17 @@ const (
 )
 
 // factsState is what facts_builds says of a table: the calendar of its last
-// complete build, that build's version, and its compaction mark.
+// complete build, that build's version, its compaction mark (a version)
+// and when it was last compacted.
 type factsState struct {
 	calendar         string
 	built, compacted uint64
+	compactedAt      time.Time
 }
 
 func (c *Computer) factsStates(ctx context.Context) (map[string]factsState, error) {
-	rows, err := c.wh.Conn().Query(ctx, "SELECT table_name, argMaxIf(calendar, ver, what = 'built'), maxIf(ver, what = 'built'), maxIf(ver, what = 'compacted')\nFROM "+
-		c.wh.Database()+".facts_builds GROUP BY table_name")
+	rows, err := c.wh.Conn().Query(ctx, "SELECT table_name, argMaxIf(calendar, ver, what = 'built'), maxIf(ver, what = 'built'),\n"+
+		"    maxIf(ver, what = 'compacted'), maxIf(at, what = 'compacted')\nFROM "+c.wh.Database()+".facts_builds GROUP BY table_name")
 	if err != nil {
 		return nil, fmt.Errorf("read facts_builds: %w", err)
 	}
@@ -295,7 +297,7 @@ func (c *Computer) factsStates(ctx context.Context) (map[string]factsState, erro
 	for rows.Next() {
 		var name string
 		var st factsState
-		if err := rows.Scan(&name, &st.calendar, &st.built, &st.compacted); err != nil {
+		if err := rows.Scan(&name, &st.calendar, &st.built, &st.compacted, &st.compactedAt); err != nil {
 			return nil, fmt.Errorf("read facts_builds: %w", err)
 		}
 		out[name] = st
@@ -393,7 +395,9 @@ func (c *Computer) Refresh(ctx context.Context, cal *rules.Calendar) error {
 				return err
 			}
 		}
-		if full || time.Since(time.Unix(0, int64(st.compacted))) > compactEvery {
+		// By when it was compacted: the mark is a row version, which stays
+		// old while nothing arrives.
+		if full || time.Since(st.compactedAt) > compactEvery {
 			if err := c.compact(ctx, t.table, cal.Version()); err != nil {
 				return err
 			}
@@ -424,8 +428,8 @@ func (c *Computer) compact(ctx context.Context, table, calendar string) error {
 			return fmt.Errorf("compact %s: %w", table, err)
 		}
 		var parts uint64
-		err := conn.QueryRow(ctx, "SELECT min(min_block_number), count() FROM system.parts WHERE database = @db AND table = @t AND active",
-			clickhouse.Named("db", db), clickhouse.Named("t", table)).Scan(new(int64), &parts)
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = @db AND table = @t AND active",
+			clickhouse.Named("db", db), clickhouse.Named("t", table)).Scan(&parts)
 		if err != nil {
 			return fmt.Errorf("compact %s: %w", table, err)
 		}

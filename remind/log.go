@@ -47,13 +47,7 @@ func (j *Job) readStates(ctx context.Context, ds []*delivery) (map[string]*state
 	out := map[string]*state{}
 	for lo := 0; lo < len(ds); lo += chunkIDs {
 		part := ds[lo:min(lo+chunkIDs, len(ds))]
-		ids, cases := make([]string, 0, len(part)), make([]string, 0, len(part))
-		for _, d := range part {
-			ids = append(ids, d.id)
-			cases = append(cases, d.t.ref.CaseID)
-		}
-		slices.Sort(cases)
-		cases = slices.Compact(cases)
+		ids, cases := keysOf(part)
 		// claimed_at as a number: it is the zero DateTime on every record but
 		// claims, which releases print differently.
 		rows, err := j.conn.Query(ctx, fmt.Sprintf(`SELECT id, toString(record), attempt, at, toUInt32(claimed_at), note
@@ -189,13 +183,7 @@ func (j *Job) claim(ctx context.Context, ds []*delivery, now time.Time) ([]*deli
 	}
 	for lo := 0; lo < len(ds); lo += chunkIDs {
 		part := ds[lo:min(lo+chunkIDs, len(ds))]
-		ids, cases := make([]string, 0, len(part)), make([]string, 0, len(part))
-		for _, d := range part {
-			ids = append(ids, d.id)
-			cases = append(cases, d.t.ref.CaseID)
-		}
-		slices.Sort(cases)
-		cases = slices.Compact(cases)
+		ids, cases := keysOf(part)
 		rows, err := j.conn.Query(ctx, fmt.Sprintf(`SELECT id, attempt, claimed_at, nonce
 FROM %s.reminder_log
 WHERE case_id IN (SELECT arrayJoin(?)) AND id IN (SELECT arrayJoin(?)) AND record = 'claim'`, j.db), cases, ids)
@@ -248,4 +236,16 @@ func (j *Job) writeRecords(ctx context.Context, rs []warehouse.ReminderRecord) e
 		}
 	}
 	return err
+}
+
+// keysOf is the delivery ids of ds and their cases, sorted and without
+// repeats (the cases narrow a read of reminder_log to its order's ranges).
+func keysOf(ds []*delivery) (ids, cases []string) {
+	ids, cases = make([]string, 0, len(ds)), make([]string, 0, len(ds))
+	for _, d := range ds {
+		ids = append(ids, d.id)
+		cases = append(cases, d.t.ref.CaseID)
+	}
+	slices.Sort(cases)
+	return ids, slices.Compact(cases)
 }
