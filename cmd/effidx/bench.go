@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"effidx/event"
 	"effidx/simulate"
 	"effidx/warehouse"
@@ -40,6 +42,8 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	events := fs.Int("events", 1_000_000, "events to post")
 	batch := fs.Int("batch", 1000, "events per request")
 	clients := fs.Int("clients", 8, "concurrent HTTP clients")
+	layouts := shardList{1}
+	fs.Var(&layouts, "shards", shardsUsage+"; with N shards, one collector per shard takes the clients in turn")
 	load := configFlags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError{err}
@@ -49,61 +53,104 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		return usageError{err}
 	}
 	log := newLogger(stderr, "warn")
-	wh, tmp, stop, err := benchWarehouse(ctx, &cfg, "effidx_bench", log)
-	if err != nil {
-		return err
-	}
-	defer stop()
 
 	fmt.Fprintf(stdout, "generating %d events...\n", *events)
 	bodies, rows, err := benchBodies(*events, *batch)
 	if err != nil {
 		return err
 	}
+	var figures []map[string]any
+	for _, n := range layouts {
+		if len(layouts) > 1 {
+			fmt.Fprintf(stdout, "\n== %s ==\n", layoutName(n))
+		}
+		res, err := benchIngestOn(ctx, cfg, n, bodies, rows, *clients, *batch, stdout, stderr, log)
+		if err != nil {
+			return fmt.Errorf("bench ingest, %s: %w", layoutName(n), err)
+		}
+		res["clients"], res["batch"] = *clients, *batch
+		line, _ := json.Marshal(res)
+		fmt.Fprintln(stdout, string(line))
+		figures = append(figures, res)
+	}
+	if len(layouts) > 1 {
+		return printSideBySide(stdout, "ingest", layouts, figures,
+			[]string{"events", "events_per_s", "landed_per_s", "baseline_rows_per_s", "ratio", "p50_ms", "p99_ms", "rss_mb"})
+	}
+	return nil
+}
 
-	// The collector runs as a child process so that its RSS is its own,
-	// not the load generator's.
+// benchIngestOn posts bodies to collectors writing to a ClickHouse of the
+// given number of shards (one collector per shard), waits until every
+// accepted event is in ClickHouse, and then inserts rows with bare
+// clickhouse-go for the baseline. It returns the figures.
+func benchIngestOn(ctx context.Context, cfg Config, shards int, bodies [][]byte, rows []event.Stored, clients, batch int,
+	stdout, stderr io.Writer, log *slog.Logger) (map[string]any, error) {
+	wh, tmp, stop, err := benchWarehouse(ctx, &cfg, "effidx_bench", shards, log)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	hosts := []warehouse.ClusterHost{{Shard: 1, Addr: cfg.ClickHouse.Addr}}
+	clusterArgs := []string{}
+	if shards > 1 {
+		if hosts, err = wh.ClusterHosts(ctx); err != nil {
+			return nil, err
+		}
+		clusterArgs = []string{"--clickhouse-cluster", cfg.ClickHouse.Cluster, "--clickhouse-replicated=false"}
+	}
+
+	// The collectors run as child processes so that their RSS is their
+	// own, not the load generator's.
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	child := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "collector"),
-		"--clickhouse-addr", cfg.ClickHouse.Addr, "--clickhouse-database", "effidx_bench", "--log-level", "warn")
-	child.Env = append(os.Environ(), "EFFIDX_INGEST_TOKENS=")
-	child.Stderr = stderr
-	out, err := child.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := child.Start(); err != nil {
-		return err
-	}
+	var posters []*poster
+	var children []*exec.Cmd
 	defer func() {
-		_ = child.Process.Signal(os.Interrupt)
-		_ = child.Wait()
+		for _, c := range children {
+			_ = c.Process.Signal(os.Interrupt)
+			_ = c.Wait()
+		}
 	}()
-	url, err := readListenURL(out)
-	if err != nil {
-		return err
+	for _, h := range hosts {
+		child := exec.CommandContext(ctx, exe, append([]string{"serve", "--roles", "collector", "--listen", "127.0.0.1:0",
+			"--data-dir", filepath.Join(tmp, fmt.Sprintf("collector-%d", h.Shard)),
+			"--clickhouse-addr", h.Addr, "--clickhouse-database", "effidx_bench", "--log-level", "warn"}, clusterArgs...)...)
+		child.Env = append(os.Environ(), "EFFIDX_INGEST_TOKENS=")
+		child.Stderr = stderr
+		out, err := child.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		if err := child.Start(); err != nil {
+			return nil, err
+		}
+		children = append(children, child)
+		url, err := readListenURL(out)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stdout, "collector %d on %s writes through ClickHouse %s\n", h.Shard, url, h.Addr)
+		posters = append(posters, newPoster(url+"/api/v1/events", "", batch, clients, 0))
 	}
 
-	fmt.Fprintf(stdout, "posting %d events in %d requests with %d clients to %s\n", *events, len(bodies), *clients, url)
-	p := newPoster(url+"/api/v1/events", "", *batch, *clients, 0)
+	fmt.Fprintf(stdout, "posting %d events in %d requests with %d clients to %d collector(s)\n", len(rows), len(bodies), clients, len(posters))
 	start := time.Now()
 	var wg sync.WaitGroup
 	next := make(chan []byte)
-	errc := make(chan error, *clients)
-	for range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	errc := make(chan error, clients)
+	for i := range clients {
+		p := posters[i%len(posters)]
+		wg.Go(func() {
 			for b := range next {
 				if err := p.send(ctx, b); err != nil {
 					errc <- err
 					return
 				}
 			}
-		}()
+		})
 	}
 	for _, b := range bodies {
 		next <- b
@@ -113,85 +160,105 @@ func cmdBench(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	acked := time.Since(start)
 	select {
 	case err := <-errc:
-		return err
+		return nil, err
 	default:
+	}
+	var accepted int64
+	var lat []time.Duration
+	for _, p := range posters {
+		accepted += p.accepted.Load()
+		lat = append(lat, p.latencies...)
 	}
 	var landed time.Duration
 	for {
 		var n uint64
 		if err := wh.Conn().QueryRow(ctx, "SELECT count() FROM effidx_bench.events").Scan(&n); err != nil {
-			return err
+			return nil, err
 		}
-		if n >= uint64(p.accepted.Load()) {
+		if n >= uint64(accepted) {
 			landed = time.Since(start)
 			break
 		}
 		if time.Since(start) > 10*time.Minute {
-			return fmt.Errorf("only %d of %d events landed after 10 minutes", n, p.accepted.Load())
+			return nil, fmt.Errorf("only %d of %d events landed after 10 minutes", n, accepted)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	rss := peakRSSMB(child.Process.Pid)
+	rss := 0
+	for _, c := range children {
+		rss += peakRSSMB(c.Process.Pid)
+	}
 
-	// Baseline: the same rows through bare PrepareBatch/Append/Send.
-	if err := wh.Conn().Exec(ctx, "TRUNCATE TABLE effidx_bench.events"); err != nil {
-		return err
+	// Baseline: the same rows through bare PrepareBatch/Append/Send, into
+	// the same (Distributed) table the collectors wrote to.
+	err = wh.EachHost(ctx, func(conn driver.Conn, _ warehouse.ClusterHost) error {
+		return conn.Exec(ctx, "TRUNCATE TABLE effidx_bench."+wh.LocalTable("events"))
+	})
+	if err != nil {
+		return nil, err
 	}
 	baseStart := time.Now()
 	if err := bareInsert(ctx, wh, rows, 100_000); err != nil {
-		return err
+		return nil, err
 	}
 	base := time.Since(baseStart)
 
-	lat := p.latencies
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	p99 := lat[len(lat)*99/100]
 	res := map[string]any{
 		"bench":               "ingest",
-		"events":              *events,
-		"events_per_s":        int(float64(p.accepted.Load()) / acked.Seconds()),
-		"landed_per_s":        int(float64(p.accepted.Load()) / landed.Seconds()),
+		"shards":              shards,
+		"events":              len(rows),
+		"events_per_s":        int(float64(accepted) / acked.Seconds()),
+		"landed_per_s":        int(float64(accepted) / landed.Seconds()),
 		"baseline_rows_per_s": int(float64(len(rows)) / base.Seconds()),
-		"p99_ms":              p99.Milliseconds(),
+		"p99_ms":              lat[len(lat)*99/100].Milliseconds(),
 		"p50_ms":              lat[len(lat)/2].Milliseconds(),
 		"rss_mb":              rss,
-		"clients":             *clients,
-		"batch":               *batch,
 		"clickhouse":          wh.ServerVersion(),
 	}
 	res["ratio"] = float64(int(float64(res["landed_per_s"].(int))/float64(res["baseline_rows_per_s"].(int))*100)) / 100
 	fmt.Fprintf(stdout, "acknowledged %d events in %.2fs, all landed in ClickHouse after %.2fs; bare clickhouse-go inserted them in %.2fs\n",
-		p.accepted.Load(), acked.Seconds(), landed.Seconds(), base.Seconds())
-	line, _ := json.Marshal(res)
-	fmt.Fprintln(stdout, string(line))
-	return nil
+		accepted, acked.Seconds(), landed.Seconds(), base.Seconds())
+	return res, nil
 }
 
 // benchWarehouse gives a benchmark an empty, migrated database: on the
-// configured ClickHouse, or on an embedded one in a temporary directory.
+// configured ClickHouse, or on an embedded one in a temporary directory, or
+// for shards > 1 on that many new local shards.
 // It returns the directory (for the benchmark's own files too) and a stop
 // function that removes it.
-func benchWarehouse(ctx context.Context, cfg *Config, db string, log *slog.Logger) (*warehouse.Warehouse, string, func(), error) {
+func benchWarehouse(ctx context.Context, cfg *Config, db string, shards int, log *slog.Logger) (*warehouse.Warehouse, string, func(), error) {
 	tmp, err := os.MkdirTemp("", "effidx-bench-")
 	if err != nil {
 		return nil, "", nil, err
 	}
-	if cfg.ClickHouse.Addr == "" {
+	stopShards := func() {}
+	if shards > 1 {
+		if stopShards, err = benchShards(ctx, cfg, shards, tmp, log); err != nil {
+			os.RemoveAll(tmp)
+			return nil, "", nil, err
+		}
+	} else if cfg.ClickHouse.Addr == "" {
 		cfg.DataDir = tmp
 	}
 	cfg.ClickHouse.Database = db
 	wh, stopCH, err := clickhouse(ctx, cfg, log)
 	if err != nil {
+		stopShards()
 		os.RemoveAll(tmp)
 		return nil, "", nil, err
 	}
 	stop := func() {
 		stopCH()
+		stopShards()
 		os.RemoveAll(tmp)
 	}
-	if err := wh.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
-		stop()
-		return nil, "", nil, err
+	// New shards are empty; a configured server may hold an earlier run.
+	if shards == 1 {
+		if err := wh.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+			stop()
+			return nil, "", nil, err
+		}
 	}
 	if _, err := wh.Migrate(ctx); err != nil {
 		stop()

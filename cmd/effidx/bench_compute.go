@@ -16,6 +16,7 @@ import (
 	"time"
 
 	chgo "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"effidx/indices"
 	"effidx/rules"
@@ -41,6 +42,8 @@ func benchCompute(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	touch := fs.Int("touch", 2_000, "events received again before the measured runs (the generated city receives about 500 in 5 minutes): what one refresh of the stored facts costs")
 	month := fs.String("month", "2025-06", "the month period to compute")
 	year := fs.String("year", "2025", "the year period to compute")
+	layouts := shardList{1}
+	fs.Var(&layouts, "shards", shardsUsage+"; each layout generates its own data")
 	settings := chgo.Settings{}
 	fs.Func("set", "a ClickHouse setting name=value for the measured queries, e.g. max_memory_usage=8000000000 (repeatable)", func(v string) error {
 		name, val, ok := strings.Cut(v, "=")
@@ -92,35 +95,6 @@ func benchCompute(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 
-	wh, stop, err := benchComputeWarehouse(ctx, &cfg, *keep, log)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	conn := wh.Conn()
-	db := wh.Database()
-
-	// Generate, or reuse what a --keep run left.
-	genS, mergeS := -1.0, -1.0
-	reuse, err := benchComputeKept(ctx, wh, *cases)
-	if err != nil {
-		return err
-	}
-	if reuse {
-		fmt.Fprintf(stdout, "reusing the %d kept cases in %s\n", *cases, db)
-	} else if genS, mergeS, err = benchComputeGenerate(ctx, wh, *cases, *chunk, loc, stdout); err != nil {
-		return err
-	}
-	var events, parts uint64
-	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events").Scan(&events); err != nil {
-		return fmt.Errorf("count events: %w", err)
-	}
-	if err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table = 'events' AND active", db).Scan(&parts); err != nil {
-		return fmt.Errorf("count parts: %w", err)
-	}
-	fmt.Fprintf(stdout, "data: %d cases, %d events (%.1f per case) in %d active parts; ClickHouse %s\n",
-		*cases, events, float64(events)/float64(*cases), parts, wh.ServerVersion())
-
 	// query_log is off in the embedded server's profile: switch it on for
 	// the measured queries only.
 	names := make([]string, 0, len(settings))
@@ -133,15 +107,116 @@ func benchCompute(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	settings["log_queries"] = 1
 	logged := chgo.Context(ctx, chgo.WithSettings(settings))
+	b := &computeBench{cases: *cases, chunk: *chunk, runs: *runs, touch: *touch, keep: *keep, month: monthP, year: yearP,
+		loc: loc, cal: cal, cat: cat, logged: logged, log: log, stdout: stdout}
+	var figures []map[string]any
+	var failed []string
+	for _, n := range layouts {
+		if len(layouts) > 1 {
+			fmt.Fprintf(stdout, "\n== %s ==\n", layoutName(n))
+		}
+		res, fails, err := b.run(ctx, cfg, n)
+		if err != nil {
+			return fmt.Errorf("bench compute, %s: %w", layoutName(n), err)
+		}
+		line, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, string(line))
+		figures = append(figures, res)
+		for _, f := range fails {
+			failed = append(failed, layoutName(n)+": "+f)
+		}
+	}
+	// Every layout computes the same index from the same generated cases:
+	// a difference is a sharding bug, not a figure.
+	if len(layouts) > 1 && len(b.cities) == len(layouts) {
+		for i, c := range b.cities[1:] {
+			if c != b.cities[0] {
+				failed = append(failed, fmt.Sprintf("%s computed other city values for %s than %s", layoutName(layouts[i+1]), b.year, layoutName(layouts[0])))
+			}
+		}
+		if failed == nil {
+			fmt.Fprintf(stdout, "\ncity values for %s: the same in every layout\n", b.year)
+		}
+	}
+	if len(layouts) > 1 {
+		if err := printSideBySide(stdout, "compute", layouts, figures, []string{"cases", "events", "parts", "generate_s", "optimize_s",
+			"facts_build_s", "facts_refresh_s", "floor_scan_s", "month_s", "month_rows_read", "month_rows_read_per_s",
+			"year_s", "year_rows_read", "rows_read_per_s", "ratio"}); err != nil {
+			return err
+		}
+	}
+	if failed != nil {
+		return fmt.Errorf("bench compute: %s", strings.Join(failed, "; "))
+	}
+	return nil
+}
+
+// computeBench is one bench compute invocation: what every layout
+// generates and measures alike.
+type computeBench struct {
+	cases, chunk, runs, touch int
+	keep                      bool
+	month, year               indices.Period
+	loc                       *time.Location
+	cal                       *rules.Calendar
+	cat                       *indices.Catalog
+	logged                    context.Context // the measured queries' context: their settings, query_log on
+	log                       *slog.Logger
+	stdout                    io.Writer
+	cities                    []string // each layout's city values for the year, in order
+}
+
+// run measures one layout (shards servers) and returns its figures, and
+// the computations that failed (a result too: shown with their query_log
+// lines, named in the figures). err is for what stopped the measurement.
+func (b *computeBench) run(ctx context.Context, cfg Config, shards int) (res map[string]any, failed []string, err error) {
+	stdout, log, loc, cal, cat, logged := b.stdout, b.log, b.loc, b.cal, b.cat, b.logged
+	wh, stop, err := benchComputeWarehouse(ctx, &cfg, b.keep, shards, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer stop()
+	conn := wh.Conn()
+	db := wh.Database()
+
+	// Generate, or reuse what a --keep run left.
+	genS, mergeS := -1.0, -1.0
+	reuse, err := benchComputeKept(ctx, wh, b.cases)
+	if err != nil {
+		return nil, nil, err
+	}
+	if reuse {
+		fmt.Fprintf(stdout, "reusing the %d kept cases in %s\n", b.cases, db)
+	} else if genS, mergeS, err = benchComputeGenerate(ctx, wh, b.cases, b.chunk, loc, stdout); err != nil {
+		return nil, nil, err
+	}
+	var events, parts uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events").Scan(&events); err != nil {
+		return nil, nil, fmt.Errorf("count events: %w", err)
+	}
+	err = wh.EachHost(ctx, func(conn driver.Conn, _ warehouse.ClusterHost) error {
+		var n uint64
+		err := conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = ? AND table = ? AND active", db, wh.LocalTable("events")).Scan(&n)
+		parts += n
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("count parts: %w", err)
+	}
+	fmt.Fprintf(stdout, "data: %d cases, %d events (%.1f per case) in %d active parts on %d server(s); ClickHouse %s\n",
+		b.cases, events, float64(events)/float64(b.cases), parts, shards, wh.ServerVersion())
 
 	// The floor: touching every event once.
 	floorQ := "SELECT department, count() FROM " + db + ".events GROUP BY department"
 	var floor []float64
-	for i := range *runs {
+	for i := range b.runs {
 		start := time.Now()
 		rows, err := conn.Query(logged, floorQ)
 		if err != nil {
-			return fmt.Errorf("floor scan: %w", err)
+			return nil, nil, fmt.Errorf("floor scan: %w", err)
 		}
 		n := 0
 		for rows.Next() {
@@ -150,15 +225,15 @@ func benchCompute(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return fmt.Errorf("floor scan: %w", err)
+			return nil, nil, fmt.Errorf("floor scan: %w", err)
 		}
 		floor = append(floor, time.Since(start).Seconds())
-		fmt.Fprintf(stdout, "floor scan %d/%d: %d departments in %.3fs\n", i+1, *runs, n, floor[i])
+		fmt.Fprintf(stdout, "floor scan %d/%d: %d departments in %.3fs\n", i+1, b.runs, n, floor[i])
 	}
 
 	// A fixed "now" after every generated event: every window has closed,
 	// so repeated runs compute the same thing.
-	now := time.Date(yearP.End(loc).Year()+1, time.March, 1, 0, 0, 0, 0, loc)
+	now := time.Date(b.year.End(loc).Year()+1, time.March, 1, 0, 0, 0, 0, loc)
 	comp := indices.NewComputer(wh, cat)
 
 	// The stored facts: built once over the whole table (or brought up to
@@ -166,48 +241,48 @@ func benchCompute(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	// below refreshes them first, as the jobs do.
 	start := time.Now()
 	if err := comp.Refresh(ctx, cal); err != nil {
-		return fmt.Errorf("build the stored facts: %w", err)
+		return nil, nil, fmt.Errorf("build the stored facts: %w", err)
 	}
 	buildS := time.Since(start).Seconds()
 	var caseRows, stepRows uint64
 	if err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+db+".case_facts), (SELECT count() FROM "+db+".step_facts)").Scan(&caseRows, &stepRows); err != nil {
-		return fmt.Errorf("count stored facts: %w", err)
+		return nil, nil, fmt.Errorf("count stored facts: %w", err)
 	}
 	fmt.Fprintf(stdout, "stored facts: %d case rows, %d step rows, built or brought up to date in %.2fs\n", caseRows, stepRows, buildS)
-	// What a job's refresh costs after new events: copies of *touch events
+	// What a job's refresh costs after new events: copies of b.touch events
 	// received now (they collapse into the originals, the facts they
 	// re-derive are the same).
 	cols := warehouse.EventColumnList()
 	touchQ := "INSERT INTO " + db + ".events (" + cols + ")\nSELECT " + strings.Replace(cols, "received_at", "now()", 1) +
-		"\nFROM " + db + ".events WHERE cityHash64(event_id) % 1000 = 7 LIMIT " + strconv.Itoa(*touch)
+		"\nFROM " + db + ".events WHERE cityHash64(event_id) % 1000 = 7 LIMIT " + strconv.Itoa(b.touch)
 	if err := conn.Exec(ctx, touchQ); err != nil {
-		return fmt.Errorf("touch events: %w", err)
+		return nil, nil, fmt.Errorf("touch events: %w", err)
 	}
 	start = time.Now()
 	if err := comp.Refresh(ctx, cal); err != nil {
-		return fmt.Errorf("refresh the stored facts: %w", err)
+		return nil, nil, fmt.Errorf("refresh the stored facts: %w", err)
 	}
 	refreshS := time.Since(start).Seconds()
-	fmt.Fprintf(stdout, "stored facts refreshed after %d events received again in %.2fs\n", *touch, refreshS)
+	fmt.Fprintf(stdout, "stored facts refreshed after %d events received again in %.2fs\n", b.touch, refreshS)
 	sources, err := newSourceMatcher(cat, db)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	// A failed computation (say, over the memory limit) is a result too:
 	// it is shown with its query_log lines, not repeated, and named in the
 	// figures; the command then fails.
 	measure := func(p indices.Period) ([]computeRun, error) {
 		var out []computeRun
-		for i := range *runs {
+		for i := range b.runs {
 			r, err := benchComputeOnce(logged, wh, comp, sources, cal, p, now)
 			if err != nil && r.queries == nil {
 				return nil, err
 			}
 			if err != nil {
-				fmt.Fprintf(stdout, "compute %s %d/%d FAILED after %.2fs: %v\n", p, i+1, *runs, r.seconds, err)
+				fmt.Fprintf(stdout, "compute %s %d/%d FAILED after %.2fs: %v\n", p, i+1, b.runs, r.seconds, err)
 			} else {
 				fmt.Fprintf(stdout, "compute %s %d/%d: %.2fs, %d queries, %d results, read %d rows (%.0f MB), %.0f rows/s\n",
-					p, i+1, *runs, r.seconds, r.stats.Queries, r.results, r.stats.RowsRead, float64(r.stats.BytesRead)/1e6,
+					p, i+1, b.runs, r.seconds, r.stats.Queries, r.results, r.stats.RowsRead, float64(r.stats.BytesRead)/1e6,
 					float64(r.stats.RowsRead)/r.seconds)
 			}
 			for _, q := range r.queries {
@@ -221,23 +296,24 @@ func benchCompute(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		return out, nil
 	}
-	res := map[string]any{
+	res = map[string]any{
 		"bench":        "compute",
-		"cases":        *cases,
+		"shards":       shards,
+		"parts":        parts,
+		"cases":        b.cases,
 		"events":       events,
 		"floor_scan_s": round3(median(floor)),
-		"runs":         *runs,
+		"runs":         b.runs,
 		"clickhouse":   wh.ServerVersion(),
 	}
 	if genS >= 0 {
 		res["generate_s"], res["optimize_s"] = round2(genS), round2(mergeS)
 	}
-	res["facts_build_s"], res["facts_refresh_s"], res["touched_events"] = round2(buildS), round2(refreshS), *touch
-	var failed []string
+	res["facts_build_s"], res["facts_refresh_s"], res["touched_events"] = round2(buildS), round2(refreshS), b.touch
 	for _, m := range []struct {
 		name string
 		p    indices.Period
-	}{{"month", monthP}, {"year", yearP}} {
+	}{{"month", b.month}, {"year", b.year}} {
 		rs, err := measure(m.p)
 		if err != nil {
 			res[m.name+"_error"] = err.Error()
@@ -253,28 +329,21 @@ func benchCompute(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			res["ratio"] = round2(mr.seconds / floorS)
 			res["rows_read_per_s"] = int(rowsPerS)
 			fmt.Fprintf(stdout, "year %s: median %.2fs of %d runs (target 30s); ratio = year / floor scan (%.3fs) = %.1f; read %.0f rows/s (%d rows per run, %.1f times the events)\n",
-				m.p, mr.seconds, *runs, floorS, mr.seconds/floorS, rowsPerS, mr.stats.RowsRead, float64(mr.stats.RowsRead)/float64(events))
+				m.p, mr.seconds, b.runs, floorS, mr.seconds/floorS, rowsPerS, mr.stats.RowsRead, float64(mr.stats.RowsRead)/float64(events))
 			// The city's values say whether the generated city is a plausible one.
 			var city []string
 			for _, x := range rs[0].city {
 				city = append(city, fmt.Sprintf("%s %.3f", x.Indicator, x.Value))
 			}
 			fmt.Fprintf(stdout, "city %s: %s\n", m.p, strings.Join(city, ", "))
+			b.cities = append(b.cities, strings.Join(city, ", "))
 		} else {
 			res["month_rows_read_per_s"] = int(float64(mr.stats.RowsRead) / mr.seconds)
 			fmt.Fprintf(stdout, "month %s: median %.2fs of %d runs (target 10s); %.1f times the floor scan\n",
-				m.p, mr.seconds, *runs, mr.seconds/median(floor))
+				m.p, mr.seconds, b.runs, mr.seconds/median(floor))
 		}
 	}
-	line, err := json.Marshal(res)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, string(line))
-	if failed != nil {
-		return fmt.Errorf("bench compute: %s", strings.Join(failed, "; "))
-	}
-	return nil
+	return res, failed, nil
 }
 
 // computeRun is one timed computation and what query_log says of it.
@@ -319,13 +388,15 @@ func benchComputeOnce(ctx context.Context, wh *warehouse.Warehouse, comp *indice
 	if err := conn.Exec(ctx, "SYSTEM FLUSH LOGS"); err != nil {
 		return r, errors.Join(compErr, fmt.Errorf("flush query_log: %w", err))
 	}
-	// type 2 = finished, 3 and 4 = failed before or while running.
+	// type 2 = finished, 3 and 4 = failed before or while running. On a
+	// cluster the initial query only: its read figures include the shards'
+	// (their progress), its memory and cpu are the connected server's.
 	rows, err := conn.Query(ctx, `
 SELECT query_duration_ms, read_rows, read_bytes, memory_usage, result_rows,
     ProfileEvents.Values[indexOf(ProfileEvents.Names, 'UserTimeMicroseconds')] + ProfileEvents.Values[indexOf(ProfileEvents.Names, 'SystemTimeMicroseconds')] AS cpu_us,
     type, query
 FROM system.query_log
-WHERE type IN (2, 3, 4) AND event_date >= yesterday()
+WHERE type IN (2, 3, 4) AND is_initial_query AND event_date >= yesterday()
   AND query_start_time >= toDateTime(?) AND query_start_time <= toDateTime(?)
   AND (position(query, 'GROUP BY f_dept, f_region') > 0 OR position(query, 'INSERT INTO') = 1)
   AND position(query, ?) > 0 AND position(query, 'system.query_log') = 0
@@ -425,11 +496,17 @@ func round3(f float64) float64 { return float64(int(f*1000+0.5)) / 1000 }
 // With an embedded server, keep puts it under <data-dir>/bench-compute, else
 // in a temporary directory. Without keep the database is dropped at the end,
 // since ten million cases are gigabytes on a shared server.
-func benchComputeWarehouse(ctx context.Context, cfg *Config, keep bool, log *slog.Logger) (*warehouse.Warehouse, func(), error) {
+func benchComputeWarehouse(ctx context.Context, cfg *Config, keep bool, shards int, log *slog.Logger) (*warehouse.Warehouse, func(), error) {
 	tmp := ""
-	if cfg.ClickHouse.Addr == "" {
+	// Shards are always the benchmark's own servers, and fresh unless kept.
+	own := cfg.ClickHouse.Addr == "" || shards > 1
+	if own {
 		if keep {
-			cfg.DataDir = filepath.Join(cfg.DataDir, "bench-compute")
+			dir := "bench-compute"
+			if shards > 1 {
+				dir = fmt.Sprintf("bench-compute-%dshards", shards)
+			}
+			cfg.DataDir = filepath.Join(cfg.DataDir, dir)
 		} else {
 			var err error
 			if tmp, err = os.MkdirTemp("", "effidx-bench-compute-"); err != nil {
@@ -438,27 +515,40 @@ func benchComputeWarehouse(ctx context.Context, cfg *Config, keep bool, log *slo
 			cfg.DataDir = tmp
 		}
 	}
+	stopShards := func() {}
+	if shards > 1 {
+		var err error
+		if stopShards, err = benchShards(ctx, cfg, shards, cfg.DataDir, log); err != nil {
+			if tmp != "" {
+				os.RemoveAll(tmp)
+			}
+			return nil, nil, err
+		}
+	}
 	cfg.ClickHouse.Database = benchComputeDB
 	wh, stopCH, err := clickhouse(ctx, cfg, log)
 	if err != nil {
+		stopShards()
 		if tmp != "" {
 			os.RemoveAll(tmp)
 		}
 		return nil, nil, err
 	}
 	stop := func() {
-		if !keep {
+		// New shards go with their directory; a single server may be shared.
+		if !keep && shards == 1 {
 			// A fresh context: the run's may be cancelled by now.
 			if err := wh.Conn().Exec(context.Background(), "DROP DATABASE IF EXISTS "+benchComputeDB); err != nil {
 				log.Warn("drop the benchmark database", "err", err)
 			}
 		}
 		stopCH()
+		stopShards()
 		if tmp != "" {
 			os.RemoveAll(tmp)
 		}
 	}
-	if !keep {
+	if !keep && shards == 1 {
 		if err := wh.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+benchComputeDB); err != nil {
 			stop()
 			return nil, nil, fmt.Errorf("drop %s: %w", benchComputeDB, err)
@@ -494,10 +584,21 @@ func benchComputeKept(ctx context.Context, wh *warehouse.Warehouse, n int) (bool
 // returns the seconds spent inserting and merging.
 func benchComputeGenerate(ctx context.Context, wh *warehouse.Warehouse, n, chunk int, loc *time.Location, stdout io.Writer) (genS, mergeS float64, err error) {
 	conn, db := wh.Conn(), wh.Database()
-	for _, t := range []string{"events", "light_changes", "rejected_events", "bench_generated"} {
-		if err := conn.Exec(ctx, "TRUNCATE TABLE "+db+"."+t); err != nil {
-			return 0, 0, fmt.Errorf("empty %s: %w", t, err)
+	// On a cluster, on every shard: a Distributed table cannot be truncated.
+	// bench_generated is the connected server's own table.
+	err = wh.EachHost(ctx, func(conn driver.Conn, _ warehouse.ClusterHost) error {
+		for _, t := range []string{"events", "light_changes", "rejected_events"} {
+			if err := conn.Exec(ctx, "TRUNCATE TABLE "+db+"."+wh.LocalTable(t)); err != nil {
+				return fmt.Errorf("empty %s: %w", t, err)
+			}
 		}
+		return nil
+	})
+	if err == nil {
+		err = conn.Exec(ctx, "TRUNCATE TABLE "+db+".bench_generated")
+	}
+	if err != nil {
+		return 0, 0, err
 	}
 	base := time.Date(2025, time.January, 1, 0, 0, 0, 0, loc).Unix()
 	start := time.Now()
@@ -539,10 +640,16 @@ FROM numbers(%d)`, db, base, max(1, n/50))
 	// One merged layout, so that background merges do not run under the
 	// measurements and every run reads the same parts.
 	t := time.Now()
-	for _, tbl := range []string{"events", "light_changes", "rejected_events"} {
-		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+tbl+" FINAL"); err != nil {
-			return 0, 0, fmt.Errorf("optimize %s: %w", tbl, err)
+	err = wh.EachHost(ctx, func(conn driver.Conn, _ warehouse.ClusterHost) error {
+		for _, tbl := range []string{"events", "light_changes", "rejected_events"} {
+			if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+wh.LocalTable(tbl)+" FINAL"); err != nil {
+				return fmt.Errorf("optimize %s: %w", tbl, err)
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 	mergeS = time.Since(t).Seconds()
 	fmt.Fprintf(stdout, "merged in %.1fs\n", mergeS)

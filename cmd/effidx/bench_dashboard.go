@@ -82,7 +82,7 @@ func benchDashboard(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	log := newLogger(stderr, "warn")
 	const db = "effidx_bench_dashboard"
-	wh, tmp, stopWH, err := benchWarehouse(ctx, &cfg, db, log)
+	wh, tmp, stopWH, err := benchWarehouse(ctx, &cfg, db, 1, log)
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ func benchLights(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return usageError{err}
 	}
 	log := newLogger(stderr, map[bool]string{true: "debug", false: "warn"}[cfg.LogLevel == "debug"])
-	wh, _, stop, err := benchWarehouse(ctx, &cfg, "effidx_bench_lights", log)
+	wh, _, stop, err := benchWarehouse(ctx, &cfg, "effidx_bench_lights", 1, log)
 	if err != nil {
 		return err
 	}
