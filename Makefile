@@ -41,9 +41,9 @@ vet:
 	$(GO) vet ./...
 
 bench: deps generate
-	$(GO) run ./cmd/effidx bench ingest
+	$(GO) run ./cmd/effidx bench ingest --shards 1,2
 	$(GO) run ./cmd/effidx bench lights
-	$(GO) run ./cmd/effidx bench compute
+	$(GO) run ./cmd/effidx bench compute --shards 1,2
 	$(GO) run ./cmd/effidx bench dashboard
 
 fuzz:

@@ -2,8 +2,10 @@ package indices
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,21 +55,36 @@ type Computer struct {
 	// fromEvents: derive every item's facts from the events (the
 	// definition), not from the stored facts (see facts.go).
 	fromEvents bool
+	parallel   int // source queries at once
 	mu         sync.Mutex
 	prepared   bool         // the stored facts were refreshed by this computer
 	read       factsReading // how to read them since
 }
 
-// NewComputer computes the indicators of cat from the events of wh.
+// NewComputer computes the indicators of cat from the events of wh, with
+// DefaultParallel source queries at a time.
 func NewComputer(wh *warehouse.Warehouse, cat *Catalog) *Computer {
-	return &Computer{wh: wh, cat: cat}
+	return &Computer{wh: wh, cat: cat, parallel: DefaultParallel}
 }
+
+// DefaultParallel is how many source queries a computation runs at once
+// unless configured (indices.parallel): two keep a 2-core ClickHouse busy.
+const DefaultParallel = 2
+
+// WithParallel is c running n source queries at once (at least one).
+func (c *Computer) WithParallel(n int) *Computer {
+	c.parallel = max(1, n)
+	return c
+}
+
+// Parallel is how many source queries c runs at once.
+func (c *Computer) Parallel() int { return max(1, c.parallel) }
 
 // FromEvents is c deriving every item's facts from the events directly,
 // without the stored facts: the reference the stored path is tested
 // against, and much slower on a large table.
 func (c *Computer) FromEvents() *Computer {
-	return &Computer{wh: c.wh, cat: c.cat, fromEvents: true}
+	return &Computer{wh: c.wh, cat: c.cat, fromEvents: true, parallel: c.parallel}
 }
 
 // Catalog is the catalog the computer computes.
@@ -96,15 +113,67 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 	loc := cal.Location()
 	from, to := p.Start(loc), p.End(loc)
 	args := calendarArgs(cal, from, to, now)
+	var progressMu sync.Mutex // the source queries run side by side
 	ctx = clickhouse.Context(ctx, clickhouse.WithProgress(func(pr *clickhouse.Progress) {
+		progressMu.Lock()
 		st.RowsRead += pr.Rows
 		st.BytesRead += pr.Bytes
+		progressMu.Unlock()
 	}))
 	read, err := c.prepare(ctx, cal, &st)
 	if err != nil {
 		return nil, st, fmt.Errorf("compute %s: %w", p, err)
 	}
 	args = append(args, read.args...)
+
+	// The sources are independent queries, each of which ClickHouse runs
+	// mostly on one core (the stored facts are read FINAL, in one sorted
+	// stream): side by side they use the server's cores. The heaviest start
+	// first so that the light ones fill in behind them.
+	var todo []source
+	for _, s := range heaviestFirst {
+		if len(plan.bySource[s]) > 0 {
+			todo = append(todo, s)
+		}
+	}
+	got := make([]sourceSums, len(todo))
+	errs := make([]error, len(todo))
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int, len(todo))
+	for i := range todo {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(c.Parallel(), len(todo)) {
+		wg.Go(func() {
+			for i := range next {
+				if qctx.Err() != nil {
+					return
+				}
+				qstart := time.Now()
+				got[i], errs[i] = c.sourceSums(qctx, todo[i], &plan, read, args)
+				got[i].took = time.Since(qstart)
+				if errs[i] != nil {
+					errs[i] = fmt.Errorf("compute %s for %s: %w", todo[i], p, errs[i])
+					cancel()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return nil, st, err
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, st, err
+	}
+
+	// Summed in the catalog's source order, whatever order the queries
+	// finished in: the same floating-point sums every run.
 	acc := newAccumulator()
 	// The city has every computed indicator, n/a or not: a period with no
 	// data at all still has a stored run.
@@ -113,50 +182,81 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 			acc.add("", "", id, 0, 0, false)
 		}
 	}
-	db := c.wh.Database()
 	for _, s := range sourceOrder {
-		ids := plan.bySource[s]
-		if len(ids) == 0 {
+		i := slices.Index(todo, s)
+		if i < 0 {
 			continue
 		}
-		var facts string
-		if c.fromEvents {
-			facts = factsSQL(db, s, "")
-		} else {
-			facts = periodFactsSQL(db, s, read.final[s])
-		}
-		q := sumsSQL(db, facts, ids, plan.formula, func(id string) Kind { return c.cat.Indicator(id).Kind }, s)
-		qstart := time.Now()
-		rows, err := c.wh.Conn().Query(ctx, q, args...)
-		if err != nil {
-			return nil, st, fmt.Errorf("compute %s for %s: %w", s, p, err)
+		ids := plan.bySource[s]
+		for _, r := range got[i].rows {
+			for j, id := range ids {
+				acc.add(r.dept, r.region, id, r.vals[2*j], r.vals[2*j+1], !plan.byID[id].noRegion)
+			}
 		}
 		st.Queries++
-		vals := make([]float64, 2*len(ids))
-		ptrs := make([]any, 2+len(vals))
-		var dept, region string
-		ptrs[0], ptrs[1] = &dept, &region
-		for i := range vals {
-			ptrs[2+i] = &vals[i]
-		}
-		for rows.Next() {
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return nil, st, fmt.Errorf("compute %s for %s: %w", s, p, err)
-			}
-			for i, id := range ids {
-				acc.add(dept, region, id, vals[2*i], vals[2*i+1], !plan.byID[id].noRegion)
-			}
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, st, fmt.Errorf("compute %s for %s: %w", s, p, err)
-		}
-		st.Sources[s.String()] = time.Since(qstart)
+		st.Sources[s.String()] = got[i].took
 	}
 	st.Duration = time.Since(start)
 	return acc.results(), st, nil
+}
+
+// shardwise is the SETTINGS clause, on a cluster, of a query over the
+// Distributed tables whose GROUP BYs keep a case whole or add up across
+// cases: a case's events, facts and lights are all on one shard, so each
+// shard's groups are final (or, for the event counts, disjoint and summed
+// after) and the initiator concatenates them instead of merging millions
+// of partial per-case states. Merging them ran out of memory building the
+// facts of 10 million cases on two shards.
+func (c *Computer) shardwise() string {
+	if c.wh.Config().Cluster == "" {
+		return ""
+	}
+	return "\nSETTINGS distributed_group_by_no_merge = 1"
+}
+
+// sourceSums is what one source query answered: the numerators and
+// denominators of its indicators per (department, region).
+type sourceSums struct {
+	rows []struct {
+		dept, region string
+		vals         []float64
+	}
+	took time.Duration
+}
+
+// sourceSums runs the query of source s.
+func (c *Computer) sourceSums(ctx context.Context, s source, plan *plan, read factsReading, args []any) (sourceSums, error) {
+	var out sourceSums
+	db := c.wh.Database()
+	ids := plan.bySource[s]
+	var facts string
+	if c.fromEvents {
+		facts = factsSQL(db, s, "")
+	} else {
+		facts = periodFactsSQL(db, s, read.final[s])
+	}
+	q := sumsSQL(db, facts, ids, plan.formula, func(id string) Kind { return c.cat.Indicator(id).Kind }, s) + c.shardwise()
+	rows, err := c.wh.Conn().Query(ctx, q, args...)
+	if err != nil {
+		return out, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r := struct {
+			dept, region string
+			vals         []float64
+		}{vals: make([]float64, 2*len(ids))}
+		ptrs := make([]any, 2+len(r.vals))
+		ptrs[0], ptrs[1] = &r.dept, &r.region
+		for i := range r.vals {
+			ptrs[2+i] = &r.vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return out, err
+		}
+		out.rows = append(out.rows, r)
+	}
+	return out, rows.Err()
 }
 
 // prepare refreshes the stored facts and decides how to read them, once

@@ -386,7 +386,7 @@ func (c *Computer) Refresh(ctx context.Context, cal *rules.Calendar) error {
 		}
 		if n > 0 {
 			args := append(refreshArgs(cal, time.Now()), clickhouse.Named("since", since.Unix()), clickhouse.Named("ver", ver))
-			if err := conn.Exec(ctx, refreshSQL(db, s, full), args...); err != nil {
+			if err := conn.Exec(ctx, refreshSQL(db, s, full)+c.shardwise(), args...); err != nil {
 				return fmt.Errorf("refresh %s: %w", t.table, err)
 			}
 		}

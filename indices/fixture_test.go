@@ -1260,4 +1260,23 @@ func TestComputeMatchesTheHandWorkedFixture(t *testing.T) {
 		t.Errorf("%d problems against the hand-worked fixture (%d expected rows, %d returned):\n  %s",
 			len(problems), len(want), len(res), strings.Join(problems, "\n  "))
 	}
+
+	// The source queries one at a time, or all at once, sum to the very
+	// same numbers as the default two at a time.
+	for _, n := range []int{1, 6} {
+		other, err := NewComputer(wh, cat).WithParallel(n).Compute(ctx, cal, p, now)
+		if err != nil {
+			t.Fatalf("Compute with %d source queries at once: %v", n, err)
+		}
+		if len(other) != len(res) {
+			t.Fatalf("with %d source queries at once: %d results, want %d", n, len(other), len(res))
+		}
+		for _, r := range other {
+			g := got[key(r.SubjectType, r.Subject, r.Indicator)]
+			if g.Numerator != r.Numerator || g.Denominator != r.Denominator {
+				t.Errorf("with %d source queries at once: %s %s %s = %g/%g, with 2: %g/%g",
+					n, r.SubjectType, r.Subject, r.Indicator, r.Numerator, r.Denominator, g.Numerator, g.Denominator)
+			}
+		}
+	}
 }

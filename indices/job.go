@@ -33,12 +33,16 @@ type Config struct {
 	// CatchUpDays bounds how many missed days a start-up catches up on
 	// (months, quarters and years are always caught up).
 	CatchUpDays int `yaml:"catch_up_days"`
+	// Parallel is how many of a computation's source queries run at once
+	// (ClickHouse runs each mostly on one core): about ClickHouse's cores
+	// that the index may take from ingest and the dashboard.
+	Parallel int `yaml:"parallel"`
 }
 
 // DefaultConfig: every 5 minutes, closing periods nightly at 02:30 for 10
 // days after their end.
 func DefaultConfig() Config {
-	return Config{Schedule: "@every 5m", CloseSchedule: "30 2 * * *", CloseAfter: 10 * 24 * time.Hour, CatchUpDays: 31}
+	return Config{Schedule: "@every 5m", CloseSchedule: "30 2 * * *", CloseAfter: 10 * 24 * time.Hour, CatchUpDays: 31, Parallel: DefaultParallel}
 }
 
 // Validate reports every problem at once.
@@ -54,6 +58,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CatchUpDays < 0 {
 		errs = append(errs, fmt.Errorf("indices catch_up_days must not be negative, got %d", c.CatchUpDays))
+	}
+	if c.Parallel < 1 || c.Parallel > 32 {
+		errs = append(errs, fmt.Errorf("indices parallel must be 1 to 32 source queries at once, got %d", c.Parallel))
 	}
 	if c.Catalog != "" {
 		if _, err := Load(c.Catalog); err != nil {
@@ -177,7 +184,7 @@ func (j *Job) ComputePeriod(ctx context.Context, p Period) (Computation, Stats, 
 func (j *Job) computePeriod(ctx context.Context, comp *Computer, p Period) (Computation, Stats, error) {
 	cat := j.catalogs.Current()
 	if comp == nil || comp.Catalog() != cat {
-		comp = NewComputer(j.wh, cat)
+		comp = NewComputer(j.wh, cat).WithParallel(j.cfg.Parallel)
 	}
 	cal, err := j.calendars()
 	if cal == nil {
@@ -319,7 +326,7 @@ func (j *Job) run(ctx context.Context, what string, ps []Period) error {
 	start := time.Now()
 	var errs []error
 	var rows uint64
-	comp := NewComputer(j.wh, j.catalogs.Current()) // one refresh of the stored facts for all of ps
+	comp := NewComputer(j.wh, j.catalogs.Current()).WithParallel(j.cfg.Parallel) // one refresh of the stored facts for all of ps
 	for _, p := range ps {
 		_, st, err := j.computePeriod(ctx, comp, p)
 		rows += st.RowsRead

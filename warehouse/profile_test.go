@@ -1,6 +1,7 @@
 package warehouse
 
 import (
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,5 +25,13 @@ func TestServerProfileScalesMemoryWithTheMachineAndSpillsGroupBy(t *testing.T) {
 	}
 	if total := totalMemory(); total > 0 && (all > total || perQuery < min(total*2/5, 2000000000)) {
 		t.Fatalf("per query %d, all %d on a machine with %d bytes", perQuery, all, total)
+	}
+}
+
+func TestServerProfileLetsAQueryUseEveryCPU(t *testing.T) {
+	x := serverUsersXML(true)
+	want := "<max_threads>" + strconv.Itoa(runtime.NumCPU()) + "</max_threads>"
+	if strings.Count(x, "<max_threads>") != 1 || !strings.Contains(x, want) {
+		t.Fatalf("profile lacks %s (once):\n%s", want, x)
 	}
 }

@@ -717,12 +717,18 @@ func clusterXML(cfg ServerConfig, interPort int) string {
 // cluster gets distributed_product_mode = local in the profile, where 18.16
 // has to take it from (see warehouse.Open).
 //
+// Threads: a query may use every CPU of the machine.
+//
 // Memory: a query may use 40% of the machine's memory and all queries 60%,
 // and a GROUP BY spills to disk beyond 20%: the index of a year groups
 // millions of cases, which failed outright at the old fixed 2 GB per query
 // (bench compute, 10M cases).
 func serverUsersXML(cluster bool) string {
-	x := usersXML
+	// 18.16 defaults max_threads to the physical cores it detects, which
+	// on these virtual machines is one of two: every query ran on one
+	// core (bench compute, 2026-12-07: each source query's cpu = its wall
+	// time). The machine's CPUs are what a query may use.
+	x := strings.Replace(usersXML, "<max_threads>1</max_threads>", fmt.Sprintf("<max_threads>%d</max_threads>", runtime.NumCPU()), 1)
 	if total := totalMemory(); total > 0 {
 		x = strings.NewReplacer(
 			"<max_memory_usage>2000000000</max_memory_usage>", fmt.Sprintf("<max_memory_usage>%d</max_memory_usage>", max(total*2/5, 2000000000)),
@@ -750,6 +756,7 @@ const usersXML = `<?xml version="1.0"?>
             <load_balancing>random</load_balancing>
             <log_queries>0</log_queries>
             <poll_interval>1</poll_interval>
+            <max_threads>1</max_threads>
         </default>
     </profiles>
     <users>

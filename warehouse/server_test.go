@@ -133,6 +133,10 @@ func testStartsAnswersAndStops(t *testing.T) {
 	if got := queryString(t, conn, "SELECT timezone()"); got != "Asia/Shanghai" {
 		t.Errorf("SELECT timezone() = %q, want Asia/Shanghai", got)
 	}
+	// A query may use every CPU (18.16 would count one of two here).
+	if got := queryString(t, conn, "SELECT value FROM system.settings WHERE name = 'max_threads'"); got != strconv.Itoa(runtime.NumCPU()) {
+		t.Errorf("max_threads = %s, want the %d CPUs", got, runtime.NumCPU())
+	}
 	// No keep-alive: an idle HTTP connection delays the server's shutdown.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get("http://" + s.HTTPAddr() + "/ping")

@@ -206,8 +206,8 @@ func (b *computeBench) run(ctx context.Context, cfg Config, shards int) (res map
 	if err != nil {
 		return nil, nil, fmt.Errorf("count parts: %w", err)
 	}
-	fmt.Fprintf(stdout, "data: %d cases, %d events (%.1f per case) in %d active parts on %d server(s); ClickHouse %s\n",
-		b.cases, events, float64(events)/float64(b.cases), parts, shards, wh.ServerVersion())
+	fmt.Fprintf(stdout, "data: %d cases, %d events (%.1f per case) in %d active parts on %d server(s); ClickHouse %s; %d source queries at once (indices.parallel)\n",
+		b.cases, events, float64(events)/float64(b.cases), parts, shards, wh.ServerVersion(), cfg.Indices.Parallel)
 
 	// The floor: touching every event once.
 	floorQ := "SELECT department, count() FROM " + db + ".events GROUP BY department"
@@ -234,7 +234,7 @@ func (b *computeBench) run(ctx context.Context, cfg Config, shards int) (res map
 	// A fixed "now" after every generated event: every window has closed,
 	// so repeated runs compute the same thing.
 	now := time.Date(b.year.End(loc).Year()+1, time.March, 1, 0, 0, 0, 0, loc)
-	comp := indices.NewComputer(wh, cat)
+	comp := indices.NewComputer(wh, cat).WithParallel(cfg.Indices.Parallel)
 
 	// The stored facts: built once over the whole table (or brought up to
 	// date when kept), then refreshed for what arrives. Every computation
@@ -304,6 +304,7 @@ func (b *computeBench) run(ctx context.Context, cfg Config, shards int) (res map
 		"events":       events,
 		"floor_scan_s": round3(median(floor)),
 		"runs":         b.runs,
+		"parallel":     cfg.Indices.Parallel,
 		"clickhouse":   wh.ServerVersion(),
 	}
 	if genS >= 0 {
