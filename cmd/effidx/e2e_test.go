@@ -245,9 +245,14 @@ func TestSimulatedCityRoundTripsAndResendingChangesNothing(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("counts by kind/department in ClickHouse:\n%v\nwant\n%v", got, want)
 	}
-	if n := countRows(t, conn, "SELECT count() FROM "+db+".rejected_events FINAL"); n == 0 || n > uint64(malformed) {
-		t.Fatalf("rejected_events holds %d rows for %d malformed lines", n, malformed)
-	}
+	// A batch's rejections are inserted after its events: wait for them too.
+	waitFor(t, 60*time.Second, "the rejections in ClickHouse", func() (bool, string) {
+		n := countRows(t, conn, "SELECT count() FROM "+db+".rejected_events FINAL")
+		if n > uint64(malformed) {
+			t.Fatalf("rejected_events holds %d rows for %d malformed lines", n, malformed)
+		}
+		return n > 0, fmt.Sprintf("%d rows for %d malformed lines", n, malformed)
+	})
 	rejectedBefore := countRows(t, conn, "SELECT count() FROM "+db+".rejected_events FINAL")
 
 	// The lights job (every second here) sees the simulated city's open
