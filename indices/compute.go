@@ -77,9 +77,6 @@ func (c *Computer) WithParallel(n int) *Computer {
 	return c
 }
 
-// Parallel is how many source queries c runs at once.
-func (c *Computer) Parallel() int { return max(1, c.parallel) }
-
 // FromEvents is c deriving every item's facts from the events directly,
 // without the stored facts: the reference the stored path is tested
 // against, and much slower on a large table.
@@ -146,7 +143,7 @@ func (c *Computer) ComputeStats(ctx context.Context, cal *rules.Calendar, p Peri
 	}
 	close(next)
 	var wg sync.WaitGroup
-	for range min(c.Parallel(), len(todo)) {
+	for range min(c.parallel, len(todo)) {
 		wg.Go(func() {
 			for i := range next {
 				if qctx.Err() != nil {
@@ -217,11 +214,15 @@ func (c *Computer) shardwise() string {
 // sourceSums is what one source query answered: the numerators and
 // denominators of its indicators per (department, region).
 type sourceSums struct {
-	rows []struct {
-		dept, region string
-		vals         []float64
-	}
+	rows []sumsRow
 	took time.Duration
+}
+
+// sumsRow is one (department, region) row of a source query: numerator
+// and denominator of each of its indicators, in turn.
+type sumsRow struct {
+	dept, region string
+	vals         []float64
 }
 
 // sourceSums runs the query of source s.
@@ -242,10 +243,7 @@ func (c *Computer) sourceSums(ctx context.Context, s source, plan *plan, read fa
 	}
 	defer rows.Close()
 	for rows.Next() {
-		r := struct {
-			dept, region string
-			vals         []float64
-		}{vals: make([]float64, 2*len(ids))}
+		r := sumsRow{vals: make([]float64, 2*len(ids))}
 		ptrs := make([]any, 2+len(r.vals))
 		ptrs[0], ptrs[1] = &r.dept, &r.region
 		for i := range r.vals {

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
@@ -37,10 +36,6 @@ func (w *Warehouse) Migrate(ctx context.Context) (applied []int, err error) {
 	if r.Cluster == "" {
 		return w.migrateOn(ctx, w.conn, w.cfg.Addr, r)
 	}
-	hosts, err := w.ClusterHosts(ctx)
-	if err != nil {
-		return nil, err
-	}
 	if !r.perHost() {
 		if applied, err = w.migrateOn(ctx, w.conn, w.cfg.Addr, r); err != nil {
 			return applied, err
@@ -50,22 +45,17 @@ func (w *Warehouse) Migrate(ctx context.Context) (applied []int, err error) {
 	for _, v := range applied {
 		seen[v] = true
 	}
-	for _, h := range hosts {
-		// Every host by its own connection, the one we are connected to
-		// included: system.clusters cannot say which that is (18.16's
-		// is_local means "the shard has a local replica").
-		conn, err := clickhouse.Open(connOptions(w.cfg, h.Addr, false))
-		if err != nil {
-			return applied, fmt.Errorf("migrate cluster %s: open shard %d host %s: %w", w.cfg.Cluster, h.Shard, h.Addr, err)
-		}
-		defer conn.Close()
+	// Every host by its own connection, the one we are connected to
+	// included: system.clusters cannot say which that is (18.16's is_local
+	// means "the shard has a local replica").
+	err = w.EachHost(ctx, func(conn driver.Conn, h ClusterHost) error {
 		if !r.perHost() {
 			// The ON CLUSTER DDL succeeded everywhere; a host that cannot
 			// take the record only costs its effidx an idempotent rerun.
 			if err := recordMissing(ctx, conn, w.cfg.Database, r); err != nil {
 				w.log.Warn("migrations applied ON CLUSTER but not recorded on this host", "cluster", w.cfg.Cluster, "host", h.Addr, "err", err)
 			}
-			continue
+			return nil
 		}
 		got, err := w.migrateOn(ctx, conn, h.Addr, r)
 		for _, v := range got {
@@ -74,9 +64,10 @@ func (w *Warehouse) Migrate(ctx context.Context) (applied []int, err error) {
 				applied = append(applied, v)
 			}
 		}
-		if err != nil {
-			return applied, fmt.Errorf("migrate cluster %s: shard %d host %s: %w", w.cfg.Cluster, h.Shard, h.Addr, err)
-		}
+		return err
+	})
+	if err != nil {
+		return applied, fmt.Errorf("migrate: %w", err)
 	}
 	sort.Ints(applied)
 	return applied, nil

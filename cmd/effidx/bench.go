@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
 	"effidx/event"
 	"effidx/simulate"
 	"effidx/warehouse"
@@ -191,10 +189,7 @@ func benchIngestOn(ctx context.Context, cfg Config, shards int, bodies [][]byte,
 
 	// Baseline: the same rows through bare PrepareBatch/Append/Send, into
 	// the same (Distributed) table the collectors wrote to.
-	err = wh.EachHost(ctx, func(conn driver.Conn, _ warehouse.ClusterHost) error {
-		return conn.Exec(ctx, "TRUNCATE TABLE effidx_bench."+wh.LocalTable("events"))
-	})
-	if err != nil {
+	if err := onEveryShard(ctx, wh, "TRUNCATE TABLE %s", "events"); err != nil {
 		return nil, err
 	}
 	baseStart := time.Now()

@@ -585,21 +585,12 @@ func benchComputeKept(ctx context.Context, wh *warehouse.Warehouse, n int) (bool
 // returns the seconds spent inserting and merging.
 func benchComputeGenerate(ctx context.Context, wh *warehouse.Warehouse, n, chunk int, loc *time.Location, stdout io.Writer) (genS, mergeS float64, err error) {
 	conn, db := wh.Conn(), wh.Database()
-	// On a cluster, on every shard: a Distributed table cannot be truncated.
 	// bench_generated is the connected server's own table.
-	err = wh.EachHost(ctx, func(conn driver.Conn, _ warehouse.ClusterHost) error {
-		for _, t := range []string{"events", "light_changes", "rejected_events"} {
-			if err := conn.Exec(ctx, "TRUNCATE TABLE "+db+"."+wh.LocalTable(t)); err != nil {
-				return fmt.Errorf("empty %s: %w", t, err)
-			}
-		}
-		return nil
-	})
-	if err == nil {
-		err = conn.Exec(ctx, "TRUNCATE TABLE "+db+".bench_generated")
-	}
-	if err != nil {
+	if err := onEveryShard(ctx, wh, "TRUNCATE TABLE %s", "events", "light_changes", "rejected_events"); err != nil {
 		return 0, 0, err
+	}
+	if err := conn.Exec(ctx, "TRUNCATE TABLE "+db+".bench_generated"); err != nil {
+		return 0, 0, fmt.Errorf("empty bench_generated: %w", err)
 	}
 	base := time.Date(2025, time.January, 1, 0, 0, 0, 0, loc).Unix()
 	start := time.Now()
@@ -641,15 +632,7 @@ FROM numbers(%d)`, db, base, max(1, n/50))
 	// One merged layout, so that background merges do not run under the
 	// measurements and every run reads the same parts.
 	t := time.Now()
-	err = wh.EachHost(ctx, func(conn driver.Conn, _ warehouse.ClusterHost) error {
-		for _, tbl := range []string{"events", "light_changes", "rejected_events"} {
-			if err := conn.Exec(ctx, "OPTIMIZE TABLE "+db+"."+wh.LocalTable(tbl)+" FINAL"); err != nil {
-				return fmt.Errorf("optimize %s: %w", tbl, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := onEveryShard(ctx, wh, "OPTIMIZE TABLE %s FINAL", "events", "light_changes", "rejected_events"); err != nil {
 		return 0, 0, err
 	}
 	mergeS = time.Since(t).Seconds()

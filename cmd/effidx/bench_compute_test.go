@@ -62,10 +62,7 @@ func TestBenchComputeOnTwoShardsPrintsBothLayoutsSideBySide(t *testing.T) {
 		t.Fatalf("%v: %v\n%s\n%s", args, err, out.String(), errOut.String())
 	}
 	text := out.String()
-	layouts := lastJSONLayouts(t, text, "compute")
-	if len(layouts) != 2 || layouts[0]["shards"] != float64(1) || layouts[1]["shards"] != float64(2) {
-		t.Fatalf("layouts = %v, want shards 1 then 2", layouts)
-	}
+	layouts := oneNodeThenTwoShards(t, text, "compute")
 	for _, l := range layouts {
 		if l["events"] != layouts[0]["events"] || l["events"].(float64) < 4*20000 {
 			t.Errorf("%v shards: events = %v, want the same 4-6 per case in every layout (%v)", l["shards"], l["events"], layouts[0]["events"])
@@ -92,9 +89,9 @@ func TestBenchComputeOnTwoShardsPrintsBothLayoutsSideBySide(t *testing.T) {
 	}
 }
 
-// lastJSONLayouts is the layouts of the JSON line that ends a multi-layout
-// benchmark's output.
-func lastJSONLayouts(t *testing.T, text, bench string) []map[string]any {
+// oneNodeThenTwoShards is the layouts of the JSON line that ends the output
+// of a benchmark run with --shards 1,2, which must be those two.
+func oneNodeThenTwoShards(t *testing.T, text, bench string) []map[string]any {
 	t.Helper()
 	lines := strings.Split(strings.TrimSpace(text), "\n")
 	var all struct {
@@ -107,5 +104,9 @@ func lastJSONLayouts(t *testing.T, text, bench string) []map[string]any {
 	if all.Bench != bench {
 		t.Errorf("bench = %q, want %q", all.Bench, bench)
 	}
-	return all.Layouts
+	layouts := all.Layouts
+	if len(layouts) != 2 || layouts[0]["shards"] != float64(1) || layouts[1]["shards"] != float64(2) {
+		t.Fatalf("layouts = %v, want shards 1 then 2", layouts)
+	}
+	return layouts
 }

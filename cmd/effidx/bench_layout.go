@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"effidx/warehouse"
 )
 
@@ -67,6 +69,21 @@ func benchShards(ctx context.Context, cfg *Config, n int, dir string, log *slog.
 			}
 		}
 	}, nil
+}
+
+// onEveryShard runs stmt (a format with one %s: the table) on each of
+// tables of the benchmark database, on every server: a Distributed table
+// passes neither TRUNCATE nor OPTIMIZE on to its shards' local tables.
+func onEveryShard(ctx context.Context, wh *warehouse.Warehouse, stmt string, tables ...string) error {
+	return wh.EachHost(ctx, func(conn driver.Conn, _ warehouse.ClusterHost) error {
+		for _, t := range tables {
+			q := fmt.Sprintf(stmt, wh.Database()+"."+wh.LocalTable(t))
+			if err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	})
 }
 
 // layoutName is how a layout is headed in the side-by-side table.

@@ -51,10 +51,7 @@ func TestBenchIngestOnTwoShardsPrintsBothLayoutsSideBySide(t *testing.T) {
 		t.Fatalf("%v: %v\n%s\n%s", args, err, out.String(), errOut.String())
 	}
 	text := out.String()
-	layouts := lastJSONLayouts(t, text, "ingest")
-	if len(layouts) != 2 || layouts[0]["shards"] != float64(1) || layouts[1]["shards"] != float64(2) {
-		t.Fatalf("layouts = %v, want shards 1 then 2", layouts)
-	}
+	layouts := oneNodeThenTwoShards(t, text, "ingest")
 	for _, l := range layouts {
 		if l["events"] != float64(20000) {
 			t.Errorf("%v shards: events = %v, want 20000", l["shards"], l["events"])
