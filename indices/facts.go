@@ -17,7 +17,8 @@ import (
 // use the events table's key, so every computation read and aggregated the
 // whole table (a year of 10M cases: two minutes). The facts of a case or a
 // step do not depend on the period, so they are kept in a table
-// (case_facts, step_facts; migration 4), refreshed for the items whose
+// (case_facts, step_facts, migration 4; event_facts, the event counts of
+// E5.1 and E5.3 per case, migration 6), refreshed for the items whose
 // events arrived since the last refresh (Computer.Refresh). Facts that
 // count working days (on time, working days used, fixed within 15 working
 // days) depend on the calendar: they are stored with the calendar's
@@ -37,13 +38,31 @@ var caseStored = []string{
 	"resolved_v", "n_step_deps", "n_steps", "overlap",
 }
 
-// caseAgg derives the stored facts of the cases of the events that match
-// pick (a condition on events), from all of their events. Duplicates of an
-// event change nothing (min, argMin, uniqExact, groupUniqArray; the step
-// arrays only feed an existence test), so unmerged events need no FINAL.
-// PREWHERE: only the case_id column is read to find the cases' events
-// (18.16 does not move an IN with a subquery there by itself).
-func caseAgg(db, pick string) string {
+// itemPick says which items an aggregation derives: those with an event
+// matching in (an IN over the item's key: only that column is read to find
+// the items' events, and 18.16 does not move such an IN to PREWHERE by
+// itself); else every item whose events match whole, a condition on
+// case_id alone, which keeps a case's events together (a full build, in
+// chunks); else every item.
+type itemPick struct{ in, whole string }
+
+// prewhere is the PREWHERE of pick for items keyed by cols, also being a
+// further condition on the events of in.
+func (p itemPick) prewhere(db, cols, also string) string {
+	switch {
+	case p.in != "":
+		return "PREWHERE (" + cols + ") IN (SELECT " + cols + " FROM " + db + ".events WHERE " + also + p.in + ")"
+	case p.whole != "":
+		return "PREWHERE " + p.whole
+	}
+	return ""
+}
+
+// caseAgg derives the stored facts of the cases pick picks, from all of
+// their events. Duplicates of an event change nothing (min, argMin,
+// uniqExact, groupUniqArray; the step arrays only feed an existence test),
+// so unmerged events need no FINAL.
+func caseAgg(db string, pick itemPick) string {
 	return calendarWith(db) + `
 SELECT
     toInt8(kind) AS k,
@@ -93,8 +112,7 @@ SELECT
     arrayExists(i -> arrayExists(j -> st_dep[j] != st_dep[i] AND st_at[j] < st_end[i] AND st_at[i] < st_end[j], arrayEnumerate(st_id)), arrayEnumerate(st_id)) AS overlap,
     cityHash64(kind, case_id) AS h
 FROM ` + db + `.events
-PREWHERE case_id IN (SELECT case_id FROM ` + db + `.events
-      WHERE kind IN ('service', 'internal', 'scenario', 'ticket') AND ` + pick + `)
+` + pick.prewhere(db, "case_id", "kind IN ('service', 'internal', 'scenario', 'ticket') AND ") + `
 WHERE kind IN ('service', 'internal', 'scenario', 'ticket')
 GROUP BY kind, f_case`
 }
@@ -141,9 +159,9 @@ var stepStored = []string{
 	"s_lim", "s_type", "s_ok", "s_ok1", "s_ok3",
 }
 
-// stepAgg derives the stored facts of the steps of the events that match
-// pick (a condition on events), from all of their events.
-func stepAgg(db, pick string) string {
+// stepAgg derives the stored facts of the steps pick picks, from all of
+// their events.
+func stepAgg(db string, pick itemPick) string {
 	return calendarWith(db) + `
 SELECT
     case_id AS f_case,
@@ -164,7 +182,7 @@ SELECT
     ` + within("fin_d", "st_d", "3") + ` AS s_ok3,
     cityHash64(case_id, step) AS h
 FROM ` + db + `.events
-PREWHERE (case_id, step) IN (SELECT case_id, step FROM ` + db + `.events WHERE type IN ('step_started', 'step_finished') AND ` + pick + `)
+` + pick.prewhere(db, "case_id, step", "type IN ('step_started', 'step_finished') AND ") + `
 WHERE type IN ('step_started', 'step_finished')
 GROUP BY f_case, f_sub`
 }
@@ -187,6 +205,70 @@ FROM
 // stepPeriodPick picks the events of the steps finished in the period.
 var stepPeriodPick = "type = 'step_finished' AND " + periodCond("at")
 
+// eventStored are the stored event counts of a case, in the order
+// eventAgg yields them.
+var eventStored = []string{"f_case", "at_lo", "at_hi", "rc_lo", "rc_hi", "e_dept", "e_region", "e_at", "e_rc", "e_n", "e_n1h"}
+
+// eventAgg counts the events of the cases pick picks, per (department,
+// region, day of at, day of first receipt), one array element each. An
+// event is what the events table collapses a resent one to, its first copy
+// (FINAL keeps the largest ver, the earliest receipt): counting it once,
+// at its first receipt, is what E5.3 means, a resent copy is not another
+// event received. FINAL rather than a GROUP BY over event ids, and groups
+// keyed by hashes, not strings: the event counts of 10M cases took ~500 s
+// grouping (case, department, event id), under 200 s this way. PREWHERE
+// with FINAL is safe: case_id is in the sorting key, so a copy is kept or
+// dropped with its original.
+func eventAgg(db string, pick itemPick) string {
+	return `
+SELECT
+    any(c) AS f_case,
+    min(lo_at) AS at_lo, max(hi_at) AS at_hi, min(lo_rc) AS rc_lo, max(hi_rc) AS rc_hi,
+    groupArray(dept) AS e_dept, groupArray(reg) AS e_region, groupArray(at_d) AS e_at, groupArray(rc_d) AS e_rc,
+    groupArray(n) AS e_n, groupArray(n1h) AS e_n1h,
+    hc AS h
+FROM
+(
+    SELECT cityHash64(case_id) AS hc, any(case_id) AS c, any(department) AS dept, any(region) AS reg,
+        toDate(at) AS at_d, toDate(received_at) AS rc_d,
+        min(at) AS lo_at, max(at) AS hi_at, min(received_at) AS lo_rc, max(received_at) AS hi_rc,
+        toUInt32(count()) AS n, toUInt32(countIf(received_at <= at + 3600)) AS n1h
+    FROM ` + db + `.events FINAL
+    ` + pick.prewhere(db, "case_id", "") + `
+    GROUP BY hc, cityHash64(department, region), at_d, rc_d
+) AS g
+GROUP BY hc`
+}
+
+// eventDerive counts a case's events in the period from rows of its
+// stored counts: by at (E5.1) and by first receipt (E5.3), with the
+// rejected events of the period (E5.3), which belong to no case.
+func eventDerive(db, from string) string {
+	at := "toInt64(e_at) >= @from_day AND toInt64(e_at) < @to_day"
+	rc := "toInt64(e_rc) >= @from_day AND toInt64(e_rc) < @to_day"
+	return `
+SELECT e_dept AS f_dept, e_region AS f_region,
+    toUInt64(if(` + at + `, e_n, 0)) AS n_at,
+    toUInt64(if(` + at + `, e_n1h, 0)) AS n_at_1h,
+    toUInt64(if(` + rc + `, e_n, 0)) AS n_recv,
+    toUInt64(0) AS n_rej
+FROM
+(` + from + `
+) AS e
+ARRAY JOIN e_dept, e_region, e_at, e_rc, e_n, e_n1h
+WHERE ` + at + ` OR ` + rc + `
+UNION ALL
+SELECT department AS f_dept, '' AS f_region, toUInt64(0) AS n_at, toUInt64(0) AS n_at_1h, toUInt64(0) AS n_recv,
+    uniqExact(cityHash64(source, raw)) AS n_rej
+FROM ` + db + `.rejected_events
+WHERE ` + periodCond("received_at") + `
+GROUP BY department`
+}
+
+// eventPeriodPick picks the events of the cases that can count in the
+// period: an event happened or was received in it.
+var eventPeriodPick = "(" + periodCond("at") + " OR " + periodCond("received_at") + ")"
+
 // storedColumns lists cols for a SELECT or an INSERT.
 func storedColumns(cols []string) string { return strings.Join(cols, ", ") }
 
@@ -194,27 +276,35 @@ func storedColumns(cols []string) string { return strings.Join(cols, ", ") }
 type storedFacts struct {
 	table   string
 	columns []string // the stored columns but h and ver
-	agg     func(db, pick string) string
-	derive  func(from string) string
+	agg     func(db string, pick itemPick) string
+	derive  func(db, from string) string
 	// inPeriod keeps the stored rows that can count in the period: a
 	// superset is fine (the derivation decides), a row left out is lost.
 	inPeriod string
 	// compacted names the parameter bound to the table's compaction mark
 	// (see periodFactsSQL).
 	compacted string
+	// calendarFree: the facts count no working days, so a new calendar
+	// does not rebuild the table.
+	calendarFree bool
 }
 
 var stored = map[source]storedFacts{
-	srcCases: {"case_facts", caseStored, caseAgg, caseDerive,
-		"has_acc AND " + periodCond("acc_at") + " OR has_done AND " + periodCond("done_at") +
+	srcCases: {table: "case_facts", columns: caseStored, agg: caseAgg,
+		derive: func(_, from string) string { return caseDerive(from) },
+		inPeriod: "has_acc AND " + periodCond("acc_at") + " OR has_done AND " + periodCond("done_at") +
 			" OR has_rating AND " + periodCond("rated_at") + " OR has_bad AND " + periodCond("bad_at"),
-		"compacted_cases"},
-	srcSteps: {"step_facts", stepStored, stepAgg, stepDerive,
-		"has_fin AND " + periodCond("fin_at"), "compacted_steps"},
+		compacted: "compacted_cases"},
+	srcSteps: {table: "step_facts", columns: stepStored, agg: stepAgg,
+		derive:   func(_, from string) string { return stepDerive(from) },
+		inPeriod: "has_fin AND " + periodCond("fin_at"), compacted: "compacted_steps"},
+	srcEvents: {table: "event_facts", columns: eventStored, agg: eventAgg, derive: eventDerive,
+		inPeriod:  "at_hi >= toDateTime(@from) AND at_lo < toDateTime(@to) OR rc_hi >= toDateTime(@from) AND rc_lo < toDateTime(@to)",
+		compacted: "compacted_events", calendarFree: true},
 }
 
 // storedSources are the sources with stored facts, in refresh order.
-var storedSources = []source{srcCases, srcSteps}
+var storedSources = []source{srcCases, srcSteps, srcEvents}
 
 // periodFactsSQL is the per-item subquery of source s for the period, read
 // from the stored facts where s has them.
@@ -244,25 +334,33 @@ func periodFactsSQL(db string, s source, final bool) string {
 	}
 	table, mark, cols := db+"."+t.table, "@"+t.compacted, storedColumns(t.columns)
 	if final {
-		return t.derive("SELECT " + cols + "\n    FROM " + table + " FINAL\n    WHERE " + t.inPeriod)
+		return t.derive(db, "SELECT "+cols+"\n    FROM "+table+" FINAL\n    WHERE "+t.inPeriod)
 	}
-	return t.derive("SELECT " + cols + "\n    FROM " + table + "\n    PREWHERE " + t.inPeriod +
-		"\n    WHERE (h, ver) NOT IN (SELECT h, ver FROM " + table +
-		"\n        WHERE h IN (SELECT h FROM " + table + " WHERE ver > " + mark + ")" +
-		"\n          AND (h, ver) NOT IN (SELECT h, max(ver) FROM " + table + " WHERE ver > " + mark + " GROUP BY h))")
+	return t.derive(db, "SELECT "+cols+"\n    FROM "+table+"\n    PREWHERE "+t.inPeriod+
+		"\n    WHERE (h, ver) NOT IN (SELECT h, ver FROM "+table+
+		"\n        WHERE h IN (SELECT h FROM "+table+" WHERE ver > "+mark+")"+
+		"\n          AND (h, ver) NOT IN (SELECT h, max(ver) FROM "+table+" WHERE ver > "+mark+" GROUP BY h))")
 }
 
 // refreshSQL re-derives the stored facts of s for the items with an event
-// received at or after @since (all items when all), as version @ver.
-func refreshSQL(db string, s source, all bool) string {
+// received at or after @since, or, in a full build, for the items whose
+// case hashes to @chunk modulo @chunks, as version @ver.
+func refreshSQL(db string, s source, full bool) string {
 	t := stored[s]
-	pick := "received_at >= toDateTime(@since)"
-	if all {
-		pick = "1"
+	pick := itemPick{in: "received_at >= toDateTime(@since)"}
+	if full {
+		pick = itemPick{whole: "cityHash64(case_id) % @chunks = @chunk"}
 	}
 	cols := storedColumns(t.columns)
 	return "INSERT INTO " + db + "." + t.table + " (" + cols + ", h, ver)\nSELECT " + cols + ", h, toUInt64(@ver)\nFROM\n(" + t.agg(db, pick) + "\n) AS a"
 }
+
+// chunkEvents is about how many events one query of a full build
+// aggregates: the build runs in as many chunks of cases, so that its
+// memory stays the same however large the table (building the event counts
+// of 10M cases in one query spilled its GROUP BY to disk and took 370 s).
+// A variable for the tests of several chunks.
+var chunkEvents uint64 = 10_000_000
 
 // refreshMargin is how far before the last refresh a refresh looks for
 // received events: an event is stored some time after the collector
@@ -350,8 +448,8 @@ func compactionArgs(states map[string]factsState) []any {
 // Refresh brings the stored facts up to date for calendar cal: it
 // re-derives the items with an event received since the previous refresh
 // started (less refreshMargin); every item when the table was never built
-// or was built with another calendar. Then, at most every compactEvery, it
-// compacts the table. Refreshes from several processes at once are safe:
+// or was built with another calendar (unless its facts count no working
+// days). Then, at most every compactEvery, it compacts the table. Refreshes from several processes at once are safe:
 // each writes whole rows, and the latest row of an item counts. A full
 // build is not atomic: until it ends, readers see some items under the
 // previous calendar.
@@ -366,7 +464,7 @@ func (c *Computer) Refresh(ctx context.Context, cal *rules.Calendar) error {
 		t := stored[s]
 		st := states[t.table]
 		ver := uint64(time.Now().UnixNano())
-		full := st.calendar != cal.Version()
+		full := st.built == 0 || !t.calendarFree && st.calendar != cal.Version()
 		var since time.Time
 		if !full {
 			// The last refresh is the latest row's or, when no item
@@ -377,17 +475,24 @@ func (c *Computer) Refresh(ctx context.Context, cal *rules.Calendar) error {
 			}
 			since = time.Unix(0, int64(max(last, st.built))).Add(-refreshMargin)
 		}
-		n := uint64(1)
+		// Events to derive from: those received since, or all of them.
+		var n uint64
+		q, qargs := "SELECT count() FROM "+db+".events", []any{}
 		if !full {
-			if err := conn.QueryRow(ctx, "SELECT count() FROM "+db+".events WHERE received_at >= toDateTime(@since)",
-				clickhouse.Named("since", since.Unix())).Scan(&n); err != nil {
-				return fmt.Errorf("refresh %s: %w", t.table, err)
-			}
+			q, qargs = q+" WHERE received_at >= toDateTime(@since)", []any{clickhouse.Named("since", since.Unix())}
 		}
-		if n > 0 {
-			args := append(refreshArgs(cal, time.Now()), clickhouse.Named("since", since.Unix()), clickhouse.Named("ver", ver))
+		if err := conn.QueryRow(ctx, q, qargs...).Scan(&n); err != nil {
+			return fmt.Errorf("refresh %s: %w", t.table, err)
+		}
+		chunks := uint64(1)
+		if full {
+			chunks = max(1, (n+chunkEvents-1)/chunkEvents)
+		}
+		for chunk := uint64(0); n > 0 && chunk < chunks; chunk++ {
+			args := append(refreshArgs(cal, time.Now()), clickhouse.Named("since", since.Unix()), clickhouse.Named("ver", ver),
+				clickhouse.Named("chunks", chunks), clickhouse.Named("chunk", chunk))
 			if err := conn.Exec(ctx, refreshSQL(db, s, full)+c.shardwise(), args...); err != nil {
-				return fmt.Errorf("refresh %s: %w", t.table, err)
+				return fmt.Errorf("refresh %s (chunk %d of %d): %w", t.table, chunk+1, chunks, err)
 			}
 		}
 		if full {

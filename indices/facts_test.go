@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"effidx/event"
 	"effidx/rules"
 	"effidx/simulate"
@@ -70,6 +72,15 @@ func TestStoredFactsGiveWhatTheEventsGiveForEveryPeriodKind(t *testing.T) {
 	cfg := simulate.DefaultConfig()
 	cfg.Days, cfg.CasesPerDay, cfg.MalformedShare = 60, 200, 0
 	chtest.LoadSimulated(t, wh, cfg)
+	// The build in chunks of cases: a case split between two, or left
+	// out, would show below.
+	defer func(v uint64) { chunkEvents = v }(chunkEvents)
+	var n uint64
+	if err := wh.Conn().QueryRow(context.Background(), "SELECT count() FROM "+wh.Database()+".events").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	chunkEvents = n/7 + 1
+	t.Logf("%d events: the stored facts are built in 7 chunks", n)
 	cal, err := rules.DefaultCalendar()
 	if err != nil {
 		t.Fatal(err)
@@ -233,5 +244,90 @@ func TestANewCalendarRebuildsTheStoredFacts(t *testing.T) {
 		if r := cityResult(stored, "S1.1"); r.Numerator != x.onTime || r.Denominator != 1 {
 			t.Errorf("calendar %s: S1.1 = %v/%v, want %v/1", x.cal.Version(), r.Numerator, r.Denominator, x.onTime)
 		}
+	}
+	// Three calendars in turn: the case facts were built three times, the
+	// event counts, which count no working days, once.
+	builds := map[string]uint64{}
+	rows, err := wh.Conn().Query(context.Background(), "SELECT table_name, count() FROM "+wh.Database()+".facts_builds WHERE what = 'built' GROUP BY table_name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var n uint64
+		if err := rows.Scan(&name, &n); err != nil {
+			t.Fatal(err)
+		}
+		builds[name] = n
+	}
+	if want := map[string]uint64{"case_facts": 3, "step_facts": 3, "event_facts": 1}; fmt.Sprint(builds) != fmt.Sprint(want) {
+		t.Errorf("builds per table = %v, want %v", builds, want)
+	}
+}
+
+func TestAResentEventCountsOnceWhenItsFirstCopyWasReceived(t *testing.T) {
+	wh := chtest.Warehouse(t)
+	cal, err := rules.DefaultCalendar()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	c := fxCase{"service", "RS-1", "D01", "R1"}
+	// accepted: received 10 minutes after it happened, on 10-31, and
+	// resent two days later, in November. completed: received two hours
+	// late, once. Each copy in its own insert, so they are not merged.
+	accepted := c.ev("accepted", "2026-10-31 23:30:00", fxLegal(5), fxReceived("2026-10-31 23:40:00"))
+	resent := accepted
+	resent.ReceivedAt = fxAt("2026-11-02 09:00:00")
+	completed := c.ev("completed", "2026-10-30 10:00:00", fxReceived("2026-10-30 12:00:00"))
+	for _, e := range []event.Stored{accepted, completed, resent} {
+		if err := wh.WriteBatch(ctx, &event.Batch{Events: []event.Stored{e}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := fxAt("2026-11-20 12:00")
+	for _, x := range []struct {
+		period                 string
+		e51num, e51den, e53den float64 // E5.3's numerator is its denominator: nothing rejected
+	}{
+		// October: both happened and were first received in it; the
+		// completed event was late.
+		{"2026-10", 1, 2, 2},
+		// November: the resent copy is neither an event that happened
+		// nor one first received in it.
+		{"2026-11", 0, 0, 0},
+	} {
+		p, _ := ParsePeriod(x.period)
+		stored, events := computeBoth(t, wh, cal, p, now)
+		sameResults(t, x.period, stored, events)
+		e51, e53 := lookupResult(stored, SubjectDepartment, "D01", "E5.1"), lookupResult(stored, SubjectDepartment, "D01", "E5.3")
+		if e51.Numerator != x.e51num || e51.Denominator != x.e51den || e53.Numerator != x.e53den || e53.Denominator != x.e53den {
+			t.Errorf("%s: E5.1 = %v/%v, E5.3 = %v/%v; want %v/%v and %v/%v", x.period,
+				e51.Numerator, e51.Denominator, e53.Numerator, e53.Denominator, x.e51num, x.e51den, x.e53den, x.e53den)
+		}
+	}
+	// October's deductions of E5.1 list the completed event alone: the
+	// resent copy of the accepted one was late, its first copy was not.
+	p, _ := ParsePeriod("2026-10")
+	args := append(calendarArgs(cal, p.Start(cal.Location()), p.End(cal.Location()), now),
+		clickhouse.Named("dept", "D01"), clickhouse.Named("limit", 10), clickhouse.Named("offset", 0))
+	rows, err := wh.Conn().Query(ctx, eventItemsSQL(wh.Database(), "reported_within_1h", false), args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var listed []string
+	for rows.Next() {
+		var id, typ, matter string
+		var start, end time.Time
+		var n, d float64
+		if err := rows.Scan(&id, &typ, &matter, &start, &end, &n, &d); err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, typ+" received "+end.In(cal.Location()).Format("01-02 15:04"))
+	}
+	if want := []string{"completed received 10-30 12:00"}; fmt.Sprint(listed) != fmt.Sprint(want) {
+		t.Errorf("E5.1 deductions of D01 in October = %q, want %q", listed, want)
 	}
 }

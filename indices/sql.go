@@ -170,10 +170,10 @@ func periodCond(col string) string { return fmt.Sprintf(inPeriod, col, col) }
 func factsSQL(db string, s source, narrow string) string {
 	switch s {
 	case srcCases:
-		return caseDerive(caseAgg(db, casePeriodPick+narrow))
+		return caseDerive(caseAgg(db, itemPick{in: casePeriodPick + narrow}))
 
 	case srcSteps:
-		return stepDerive(stepAgg(db, stepPeriodPick+narrow))
+		return stepDerive(stepAgg(db, itemPick{in: stepPeriodPick + narrow}))
 
 	case srcTasks:
 		return calendarWith(db) + `
@@ -254,33 +254,7 @@ ANY LEFT JOIN
 ) AS c USING (case_id)`
 
 	case srcEvents:
-		// Counted per month of at: copies of an event share its at, so
-		// they fall in one group, and many small sets are counted faster
-		// than one big one. Events happened in the period and events
-		// received in it are two scans: the first reads only the period's
-		// partitions.
-		return `
-SELECT department AS f_dept, region AS f_region,
-    uniqExact(cityHash64(event_id)) AS n_at,
-    uniqExactIf(cityHash64(event_id), received_at <= at + 3600) AS n_at_1h,
-    toUInt64(0) AS n_recv,
-    toUInt64(0) AS n_rej
-FROM ` + db + `.events
-WHERE ` + periodCond("at") + `
-GROUP BY department, region, toYYYYMM(at)
-UNION ALL
-SELECT department AS f_dept, region AS f_region, toUInt64(0) AS n_at, toUInt64(0) AS n_at_1h,
-    uniqExact(cityHash64(event_id)) AS n_recv,
-    toUInt64(0) AS n_rej
-FROM ` + db + `.events
-PREWHERE ` + periodCond("received_at") + `
-GROUP BY department, region, toYYYYMM(at)
-UNION ALL
-SELECT department AS f_dept, '' AS f_region, toUInt64(0) AS n_at, toUInt64(0) AS n_at_1h, toUInt64(0) AS n_recv,
-    uniqExact(cityHash64(source, raw)) AS n_rej
-FROM ` + db + `.rejected_events
-WHERE ` + periodCond("received_at") + `
-GROUP BY department`
+		return eventDerive(db, eventAgg(db, itemPick{in: eventPeriodPick + narrow}))
 	}
 	panic("unknown source")
 }
@@ -348,11 +322,12 @@ func eventItemsSQL(db, query string, count bool) string {
 	var q string
 	switch query {
 	case "reported_within_1h":
+		// Events as eventAgg counts them: their first copies (FINAL).
 		q = `SELECT event_id AS f_case, toString(type) AS f_sub, matter AS f_matter, at AS f_start, received_at AS f_end,
     toFloat64(0) AS n, toFloat64(1) AS d
-FROM ` + db + `.events
-WHERE department = @dept AND ` + periodCond("at") + ` AND received_at > at + 3600
-LIMIT 1 BY event_id`
+FROM ` + db + `.events FINAL
+PREWHERE department = @dept
+WHERE ` + periodCond("at") + ` AND received_at > at + 3600`
 	default: // events_valid
 		q = `SELECT any(request_id) AS f_case, any(error) AS f_sub, '' AS f_matter, min(received_at) AS f_start, min(received_at) AS f_end,
     toFloat64(0) AS n, toFloat64(1) AS d

@@ -244,16 +244,25 @@ func (b *computeBench) run(ctx context.Context, cfg Config, shards int) (res map
 		return nil, nil, fmt.Errorf("build the stored facts: %w", err)
 	}
 	buildS := time.Since(start).Seconds()
-	var caseRows, stepRows uint64
-	if err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+db+".case_facts), (SELECT count() FROM "+db+".step_facts)").Scan(&caseRows, &stepRows); err != nil {
+	var caseRows, stepRows, eventRows uint64
+	if err := conn.QueryRow(ctx, "SELECT (SELECT count() FROM "+db+".case_facts), (SELECT count() FROM "+db+".step_facts), (SELECT count() FROM "+db+".event_facts)").Scan(&caseRows, &stepRows, &eventRows); err != nil {
 		return nil, nil, fmt.Errorf("count stored facts: %w", err)
 	}
-	fmt.Fprintf(stdout, "stored facts: %d case rows, %d step rows, built or brought up to date in %.2fs\n", caseRows, stepRows, buildS)
+	fmt.Fprintf(stdout, "stored facts: %d case rows, %d step rows, %d event count rows, built or brought up to date in %.2fs\n", caseRows, stepRows, eventRows, buildS)
 	// What a job's refresh costs after new events: copies of b.touch events
-	// received now (they collapse into the originals, the facts they
-	// re-derive are the same).
+	// received now, versioned as the collector versions them (they
+	// collapse into the originals, the facts they re-derive are the same).
 	cols := warehouse.EventColumnList()
-	touchQ := "INSERT INTO " + db + ".events (" + cols + ")\nSELECT " + strings.Replace(cols, "received_at", "now()", 1) +
+	sel := strings.Split(cols, ", ")
+	for i, c := range sel {
+		switch c {
+		case "received_at":
+			sel[i] = "now()"
+		case "ver":
+			sel[i] = "toUInt64(9223372036854775807 - toInt64(now()) * 1000000000)" // warehouse.Version
+		}
+	}
+	touchQ := "INSERT INTO " + db + ".events (" + cols + ")\nSELECT " + strings.Join(sel, ", ") +
 		"\nFROM " + db + ".events WHERE cityHash64(event_id) % 1000 = 7 LIMIT " + strconv.Itoa(b.touch)
 	if err := conn.Exec(ctx, touchQ); err != nil {
 		return nil, nil, fmt.Errorf("touch events: %w", err)

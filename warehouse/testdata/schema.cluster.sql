@@ -285,3 +285,27 @@ ORDER BY (case_id, item, id, attempt, record);
 
 CREATE TABLE IF NOT EXISTS effidx.reminder_log ON CLUSTER city AS effidx.reminder_log_local
 ENGINE = Distributed(city, effidx, reminder_log_local, cityHash64(case_id));
+
+-- migration 6: stored event counts
+-- each case's events counted by department, region, day of at and day of first receipt (E5.1, E5.3), refreshed like case_facts
+CREATE TABLE IF NOT EXISTS effidx.event_facts_local ON CLUSTER city
+(
+    f_case String,
+    at_lo DateTime('Asia/Shanghai'),
+    at_hi DateTime('Asia/Shanghai'),
+    rc_lo DateTime('Asia/Shanghai'),
+    rc_hi DateTime('Asia/Shanghai'),
+    e_dept Array(String),
+    e_region Array(String),
+    e_at Array(Date),
+    e_rc Array(Date),
+    e_n Array(UInt32),
+    e_n1h Array(UInt32),
+    h UInt64,
+    ver UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/effidx/event_facts_local', '{replica}', ver)
+ORDER BY f_case;
+
+CREATE TABLE IF NOT EXISTS effidx.event_facts ON CLUSTER city AS effidx.event_facts_local
+ENGINE = Distributed(city, effidx, event_facts_local, cityHash64(f_case));
