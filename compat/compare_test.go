@@ -62,6 +62,10 @@ func TestJudgeComparesAnswersAsTheyMatterToTheService(t *testing.T) {
 			"", ok("18.16.1\n"), ok("26.7.2.1\n"), true, noteNotCompare, ""},
 		{"an insert mentioning system. in its data compares plainly", "INSERT INTO t (s) VALUES ('system.x')",
 			"", ok(""), ok(""), true, "", ""},
+		{"a read of the _part virtual column: part names follow the engine's merges", "SELECT countIf(_part != 'all_1_7_2') FROM t",
+			"", ok("16425\n"), ok("0\n"), true, noteNotCompare, ""},
+		{"a column merely named like it compares plainly", "SELECT my_part FROM t",
+			"", ok("1\n"), ok("2\n"), false, "", "row 1 differs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
