@@ -257,14 +257,15 @@ func (b *computeBench) run(ctx context.Context, cfg Config, shards int) (res map
 	for i, c := range sel {
 		switch c {
 		case "received_at":
-			sel[i] = "now()"
+			sel[i] = "toDateTime(@received)"
 		case "ver":
-			sel[i] = "toUInt64(9223372036854775807 - toInt64(now()) * 1000000000)" // warehouse.Version
+			sel[i] = "toUInt64(@ver)"
 		}
 	}
 	touchQ := "INSERT INTO " + db + ".events (" + cols + ")\nSELECT " + strings.Join(sel, ", ") +
 		"\nFROM " + db + ".events WHERE cityHash64(event_id) % 1000 = 7 LIMIT " + strconv.Itoa(b.touch)
-	if err := conn.Exec(ctx, touchQ); err != nil {
+	received := time.Now().Truncate(time.Second)
+	if err := conn.Exec(ctx, touchQ, chgo.Named("received", received.Unix()), chgo.Named("ver", warehouse.Version(received))); err != nil {
 		return nil, nil, fmt.Errorf("touch events: %w", err)
 	}
 	start = time.Now()
